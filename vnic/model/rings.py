@@ -1,0 +1,98 @@
+"""Ring state of one queue, and the small ring functions (spec §4.1).
+
+A ring is ``count`` descriptors of 16 bytes at ``base`` in guest memory::
+
+        software owns            hardware owns          software owns
+    ───────────────────┬──────────────────────────────┬─────────────────
+                       head (RDH/TDH)                 tail (RDT/TDT)
+                       advanced by the device         written by the driver (doorbell)
+
+The device owns the slots in ``[head, tail)``; ``head == tail`` means it owns none, so a
+driver can hand over at most ``count - 1`` slots: one slot always stays empty.
+"""
+
+from __future__ import annotations
+
+from vnic.model import spec
+
+
+def ring_used(head: int, tail: int, count: int) -> int:
+    """Slots the device owns: ``[head, tail)`` modulo the ring size."""
+    return (tail - head) % count
+
+
+def ring_valid_length(length: int) -> bool:
+    """RDLEN/TDLEN rule: a non-zero multiple of 128 bytes, not above MAX_RING_BYTES."""
+    return 0 < length <= spec.MAX_RING_BYTES and length % spec.RING_ALIGN == 0
+
+
+class Ring:
+    """The device's view of one ring: the latched base/size and the live head/tail."""
+
+    __slots__ = ("base", "bytes", "count", "enabled", "frames", "head", "qid", "tail")
+
+    def __init__(self, qid: int) -> None:
+        self.qid = qid
+        self.frames = 0  # good frames through this queue since the model started
+        self.bytes = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.base = 0
+        self.count = 0
+        self.head = 0
+        self.tail = 0
+        self.enabled = False
+
+    def latch(self, base: int, length: int) -> bool:
+        """Take ring base and length from the registers; False if the length is invalid."""
+        if not ring_valid_length(length):
+            return False
+        self.base = base
+        self.count = length // spec.DESC_SIZE
+        # A head or tail beyond the new size cannot be honoured: restart at an empty ring.
+        if self.head >= self.count:
+            self.head = 0
+        if self.tail >= self.count:
+            self.tail = self.head
+        return True
+
+    @property
+    def used(self) -> int:
+        return ring_used(self.head, self.tail, self.count) if self.count else 0
+
+    def __repr__(self) -> str:
+        state = "on" if self.enabled else "off"
+        return (
+            f"{type(self).__name__}({self.qid} {state} base={self.base:#x} "
+            f"count={self.count} head={self.head} tail={self.tail})"
+        )
+
+
+class RxRing(Ring):
+    """An RX queue: also the buffer size and descriptor type from SRRCTL."""
+
+    __slots__ = ("bufsize", "legacy")
+
+    def reset(self) -> None:
+        super().reset()
+        self.bufsize = 2048
+        self.legacy = True  # SRRCTL resets to DESCTYPE = LEGACY
+
+
+class TxRing(Ring):
+    """A TX queue: also the packet being gathered and the head write-back address."""
+
+    __slots__ = ("head_wb", "pbad", "pieces", "plen")
+
+    def reset(self) -> None:
+        super().reset()
+        self.pieces: list[bytes] = []  # buffers of a packet whose EOP is not fetched yet
+        self.plen = 0
+        self.pbad = ""  # drop reason ("" = good) of the packet being gathered
+        self.head_wb: int | None = None  # TDWBAL/H address when HEAD_WB_EN, else None
+
+    def drop_partial(self) -> None:
+        self.pieces = []
+        self.plen = 0
+        self.pbad = ""
