@@ -102,8 +102,11 @@ class VfioUserClient:
         assert reply.msg_id == msg_id and reply.command == command, reply
         assert reply.flags & vu.FLAG_TYPE_MASK == vu.TYPE_REPLY
         # QEMU's reply buffer is its request (plus the data, for a region read).
-        room = len(payload) + (vu.REGION_RW.unpack_from(payload)[2] if command == vu.REGION_READ
-                               and len(payload) >= vu.REGION_RW.size else 0)
+        room = len(payload) + (
+            vu.REGION_RW.unpack_from(payload)[2]
+            if command == vu.REGION_READ and len(payload) >= vu.REGION_RW.size
+            else 0
+        )
         assert len(reply.payload) <= room, "reply larger than QEMU's buffer: stream lost"
         if check and reply.flags & vu.FLAG_ERROR:
             raise ProtocolError(command, reply.error)
@@ -165,7 +168,12 @@ class VfioUserClient:
         return flags, count
 
     def set_irqs(
-        self, index: int, flags: int, start: int, count: int, fds: list[int] | None = None,
+        self,
+        index: int,
+        flags: int,
+        start: int,
+        count: int,
+        fds: list[int] | None = None,
         data: bytes = b"",
     ) -> Reply:
         payload = vu.IRQ_SET.pack(20 + len(data), flags, index, start, count) + data
@@ -173,9 +181,7 @@ class VfioUserClient:
 
     def wire_eventfds(self, index: int, start: int, count: int) -> list[int]:
         fds = [os.eventfd(0, os.EFD_NONBLOCK) for _ in range(count)]
-        self.set_irqs(
-            index, vu.IRQ_SET_DATA_EVENTFD | vu.IRQ_SET_ACTION_TRIGGER, start, count, fds
-        )
+        self.set_irqs(index, vu.IRQ_SET_DATA_EVENTFD | vu.IRQ_SET_ACTION_TRIGGER, start, count, fds)
         for i, fd in enumerate(fds):
             self.eventfds[(index, start + i)] = fd
         return fds

@@ -169,7 +169,7 @@ class Port:
 
 
 class Device(Protocol):
-    transmit: Callable[[list[bytes]], None]
+    transmit: Callable[[list[bytes]], object]
 
     def receive(self, frames: list[bytes]) -> int: ...
 
@@ -319,9 +319,9 @@ class HostPort(Port):
 class HostEndpoint:
     """Client side of a `HostPort`, for host Python in another process::
 
-        with HostEndpoint("run/h1.sock") as ep:
-            ep.send(Ether(dst="ff:ff:ff:ff:ff:ff") / IP() / UDP())   # scapy packets work
-            frame = ep.recv(timeout=1.0)                              # bytes or None
+    with HostEndpoint("run/h1.sock") as ep:
+        ep.send(Ether(dst="ff:ff:ff:ff:ff:ff") / IP() / UDP())   # scapy packets work
+        frame = ep.recv(timeout=1.0)                              # bytes or None
     """
 
     def __init__(self, path: str) -> None:

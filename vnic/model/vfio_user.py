@@ -176,8 +176,7 @@ class Memory(Protocol):
 
 
 class Device(Protocol):
-    transmit: Callable[[list[bytes]], None]
-    signal_vector: Callable[[int], None]
+    signal_vector: Callable[[int], object]
 
     @property
     def intx_level(self) -> bool: ...
@@ -692,11 +691,6 @@ class VfioUserServer:
         if region == REGION_BAR4:
             return self.pci.msix.read(offset, count)
         self.counters.region_reads += 1
-        if count == 8:
-            # Registers are 32 bits wide: a 64-bit access is two of them, low first.
-            lo = self.device.read_register(offset, 4)
-            hi = self.device.read_register(offset + 4, 4)
-            return struct.pack("<II", lo & 0xFFFFFFFF, hi & 0xFFFFFFFF)
         value = self.device.read_register(offset, count)
         return (value & ((1 << (8 * count)) - 1)).to_bytes(count, "little")
 
@@ -713,12 +707,7 @@ class VfioUserServer:
             self._deliver_pending()
             return
         self.counters.region_writes += 1
-        if count == 8:
-            lo, hi = struct.unpack("<II", data)
-            self.device.write_register(offset, 4, lo)
-            self.device.write_register(offset + 4, 4, hi)
-        else:
-            self.device.write_register(offset, count, int.from_bytes(data, "little"))
+        self.device.write_register(offset, count, int.from_bytes(data, "little"))
 
     def _region_read(self, flags: int, payload: bytes, fds: list[int]) -> bytes:
         if len(payload) < REGION_RW.size:
