@@ -405,7 +405,6 @@ class VfioUserServer:
         conn = self.conn
         if conn is None:
             return
-        self.conn = None
         self.counters.disconnects += 1
         self.loop.remove_reader(conn.sock)
         self.loop.remove_writer(conn.sock)
@@ -417,6 +416,7 @@ class VfioUserServer:
         self.pci.reset()
         self.intx_masked = False
         self._drop_dma_all()
+        self.conn = None  # last: from now on a new client may connect
         log.info("%s: client disconnected; device reset", self.name)
 
     def close(self) -> None:
