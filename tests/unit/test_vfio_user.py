@@ -341,3 +341,30 @@ def test_doorbell_wakes_service_slices(served: Served, client: VfioUserClient) -
     client.write32(vu.REGION_BAR0, 0x808, 5, posted=True)
     assert wait_for(lambda: served.device.work == 0)
     assert served.device.services >= 5
+
+
+def test_real_vnic_behind_the_transport(tmp_path: Path) -> None:
+    """The actual device model served over vfio-user: the MAC is in RAL0/RAH0."""
+    from vnic.model import spec
+    from vnic.model.topology import vnic_factory
+
+    loop = EventLoop()
+    mac = bytes.fromhex("02000000000a")
+    port = vnic_factory("a", {"mac": mac, "queues": 2}, loop, str(tmp_path / "a.sock"))
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    c = VfioUserClient(str(tmp_path / "a.sock"))
+    try:
+        c.qemu_startup()
+        assert c.read32(vu.REGION_BAR0, spec.RAL.at(0)) == int.from_bytes(mac[:4], "little")
+        assert c.read32(vu.REGION_BAR0, spec.RAH.at(0)) & 0xFFFF == int.from_bytes(
+            mac[4:], "little"
+        )
+        counters = port.device.counters()  # type: ignore[attr-defined]
+        assert counters["reg_reads"] >= 2
+    finally:
+        c.close()
+        loop.stop()
+        thread.join(5)
+        port.close()
+        loop.close()
