@@ -1,0 +1,108 @@
+"""Private Debian roots: debootstrap and apt, never touching the host's own apt.
+
+The host may be Debian 12 with QEMU 7.2; ringlab needs QEMU >= 10.1 and a
+trixie kernel.  Adding newer suites to the host's apt sources would upgrade its
+libc, so everything newer is installed into a private root made with
+debootstrap, and commands run inside it through ``chroot`` in a private mount
+namespace (``unshare -m``): the ``/proc`` mounted for package scripts vanishes
+with the namespace, so no mount can leak, whatever happens to us.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+from images.cache import cache_root
+from images.progress import ProvisionError, Steps
+
+MIRROR = "http://deb.debian.org/debian"
+SUITE = "trixie"
+BACKPORTS = f"{SUITE}-backports"
+
+#: Environment for package scripts inside a private root.
+CHROOT_ENV = {
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "DEBIAN_FRONTEND": "noninteractive",
+    "INITRD": "No",  # the kernel package must not build an initrd we never use
+    "HOME": "/root",
+}
+
+
+def require_tools(*tools: str) -> None:
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        raise ProvisionError(
+            f"missing host tools: {', '.join(missing)} "
+            f"(on Debian/Ubuntu: apt-get install {' '.join(missing)})"
+        )
+    if os.geteuid() != 0:
+        raise ProvisionError("building guest roots needs root (debootstrap and chroot)")
+
+
+def debootstrap(steps: Steps, root: Path, include: list[str]) -> None:
+    """A minimal trixie root at ``root``; .debs are shared through the cache."""
+    require_tools("debootstrap", "unshare", "chroot")
+    debs = cache_root() / "debs" / SUITE
+    debs.mkdir(parents=True, exist_ok=True)
+    cmd = ["debootstrap", "--variant=minbase", f"--cache-dir={debs}"]
+    if include:
+        cmd.append("--include=" + ",".join(include))
+    steps.run(cmd + [SUITE, str(root), MIRROR])
+    (root / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
+    (root / "etc/apt/sources.list.d/backports.list").write_text(f"deb {MIRROR} {BACKPORTS} main\n")
+    # Keep downloaded .debs so apt's cache can be copied back to the shared pool.
+    (root / "etc/apt/apt.conf.d/99ringlab").write_text(
+        'APT::Keep-Downloaded-Packages "true";\nAcquire::Languages "none";\n'
+    )
+    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+
+
+def in_root(steps: Steps, root: Path, command: str) -> str:
+    """Run a shell command inside ``root`` (chroot, private mount namespace)."""
+    script = (
+        f"mount -t proc proc {shlex.quote(str(root / 'proc'))} && "
+        f"exec chroot {shlex.quote(str(root))} /bin/sh -c {shlex.quote(command)}"
+    )
+    return steps.run(
+        ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script],
+        env=CHROOT_ENV,
+    )
+
+
+def apt_install(steps: Steps, root: Path, packages: list[str], release: str = "") -> None:
+    """``apt-get install`` in ``root``, reusing and then refilling the shared .deb pool."""
+    pool = cache_root() / "debs" / SUITE
+    archives = root / "var/cache/apt/archives"
+    archives.mkdir(parents=True, exist_ok=True)
+    for deb in pool.glob("*.deb"):
+        target = archives / deb.name
+        if not target.exists():
+            os.link(deb, target) if _same_fs(deb, archives) else shutil.copy(deb, target)
+    target_release = f"-t {release} " if release else ""
+    in_root(steps, root, "apt-get update -qq")
+    in_root(
+        steps,
+        root,
+        f"apt-get install -y -q --no-install-recommends {target_release}"
+        + " ".join(shlex.quote(p) for p in packages),
+    )
+    for deb in archives.glob("*.deb"):
+        if not (pool / deb.name).exists():
+            shutil.copy(deb, pool / deb.name)
+
+
+def package_manifest(steps: Steps, root: Path) -> str:
+    """``name version`` lines of every package in ``root``: the record of what was built."""
+    return in_root(steps, root, "dpkg-query -W -f '${Package} ${Version}\\n' | sort")
+
+
+def package_version(steps: Steps, root: Path, package: str) -> str:
+    return in_root(steps, root, f"dpkg-query -W -f '${{Version}}' {shlex.quote(package)}").strip()
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    return a.stat().st_dev == b.stat().st_dev

@@ -1,0 +1,316 @@
+"""Start QEMU guests directly, drive them, and always tear them down.
+
+A :class:`Vm` is one QEMU process booting the ringlab image under TCG (or KVM
+where it truly works), with:
+
+* guest RAM as a shared memfd, so the vNIC model can DMA into it;
+* the command channel on a virtio console whose socket *we* listen on (QEMU
+  connects at start-up, so nothing the guest says before we look is lost);
+* the serial port (kernel log + a human's shell) on a socket QEMU listens on,
+  logged to ``serial.log`` in the run directory;
+* 9p shares (project and submission read-only, output read-write).
+
+A :class:`Lab` boots several VMs in parallel and is a context manager: on
+every exit path (exception, timeout, Ctrl-C, SIGTERM) every QEMU is stopped and
+every socket and temporary directory removed.  QEMU children also get
+``PR_SET_PDEATHSIG``, so even a SIGKILLed lab leaves no guest running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from images.guest import GuestImage
+from images.qemu import Qemu
+from lab.console import CommandResult, Console, ConsoleError
+from lab.runs import RunDir
+
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Share:
+    """A host directory shown to the guest at ``/mnt/<tag>``."""
+
+    tag: str
+    path: Path
+    readonly: bool = True
+
+
+@dataclass
+class VmSpec:
+    """What one guest looks like; pure data (the lab's topology is a list of these)."""
+
+    name: str
+    memory_mb: int = 512
+    cpus: int = 1
+    mac: str | None = None
+    ip: str | None = None
+    ip6: str | None = None
+    modules: list[str] = field(default_factory=list)
+    shares: list[Share] = field(default_factory=list)
+    #: Extra ``-device`` JSON objects, e.g. a vfio-user-pci vNIC port.
+    devices: list[dict[str, object]] = field(default_factory=list)
+    kernel_args: list[str] = field(default_factory=list)
+
+
+class VmError(RuntimeError):
+    """A guest failed to start or died; the message says where its logs are."""
+
+
+def _die_with_parent() -> None:
+    """In the QEMU child, before exec: get SIGKILL when the lab process dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Vm:
+    """One guest: start, wait for READY, run commands, stop."""
+
+    def __init__(
+        self, spec: VmSpec, qemu: Qemu, image: GuestImage, run: RunDir, sockets: Path, accel: str
+    ) -> None:
+        self.spec = spec
+        self.qemu = qemu
+        self.image = image
+        self.accel = accel
+        self.logs = run.path / spec.name
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.sockets = sockets / spec.name
+        self.sockets.mkdir(parents=True, exist_ok=True)
+        self.serial_socket = self.sockets / "serial.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.console: Console | None = None
+        self.boot_seconds: float | None = None
+        self._listener: socket.socket | None = None
+        self._started = 0.0
+
+    def command_line(self, command_socket: Path) -> list[str]:
+        spec, image = self.spec, self.image
+        args = [
+            "console=ttyS0",
+            "panic=-1",
+            "quiet",
+            f"ringlab.hostname={spec.name}",
+        ]
+        if spec.modules:
+            args.append("ringlab.modules=" + ",".join(spec.modules))
+        for key in ("mac", "ip", "ip6"):
+            if value := getattr(spec, key):
+                args.append(f"ringlab.{key}={value}")
+        args += spec.kernel_args
+        cmd = self.qemu.command(
+            "-name", spec.name,
+            "-machine", f"pc,accel={self.accel},memory-backend=ram",
+            "-object", f"memory-backend-memfd,id=ram,size={spec.memory_mb}M,share=on",
+            "-m", f"{spec.memory_mb}M",
+            "-smp", str(spec.cpus),
+            "-cpu", "max" if self.accel == "kvm" else "qemu64",
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-kernel", str(image.kernel),
+            "-initrd", str(image.initrd),
+            "-append", " ".join(args),
+            "-drive", f"file={image.rootfs},if=virtio,format=raw,snapshot=on",
+            "-chardev",
+            f"socket,id=serial0,path={self.serial_socket},server=on,wait=off,"
+            f"logfile={self.logs / 'serial.log'},logappend=on",
+            "-serial", "chardev:serial0",
+            "-device", "virtio-serial-pci",
+            "-chardev", f"socket,id=cmd,path={command_socket},server=off",
+            "-device", "virtconsole,chardev=cmd",
+        )  # fmt: skip
+        for share in spec.shares:
+            readonly = ",readonly=on" if share.readonly else ""
+            cmd += [
+                "-virtfs",
+                f"local,path={share.path},mount_tag={share.tag},security_model=none{readonly}",
+            ]
+        for device in spec.devices:
+            cmd += ["-device", json.dumps(device, separators=(",", ":"))]
+        return cmd
+
+    def start(self) -> None:
+        """Spawn QEMU (returns at once; :meth:`wait_ready` waits for the guest)."""
+        command_socket = self.sockets / "cmd.sock"
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(command_socket))
+        self._listener.listen(1)
+        cmd = self.command_line(command_socket)
+        (self.logs / "qemu.cmdline").write_text(" ".join(cmd) + "\n")
+        self._started = time.monotonic()
+        with open(self.logs / "qemu.log", "ab") as qemu_log:
+            self.process = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=qemu_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a terminal's ^C goes to us, not to QEMU
+                preexec_fn=_die_with_parent,
+            )
+
+    def wait_ready(self, timeout: float = 120.0) -> float:
+        """Accept the console connection and wait for READY; return seconds since start."""
+        assert self.process is not None and self._listener is not None
+        deadline = self._started + timeout
+        self._listener.settimeout(0.2)
+        while self.console is None:
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                if self.process.poll() is not None:
+                    raise VmError(self._death_notice("QEMU exited during start-up")) from None
+                if time.monotonic() > deadline:
+                    raise VmError(self._death_notice("QEMU never opened its console")) from None
+                continue
+            conn.setblocking(True)
+            self.console = Console(conn, self.logs / "console.log")
+        self._listener.close()
+        self._listener = None
+        try:
+            self.console.wait_ready(max(1.0, deadline - time.monotonic()))
+        except ConsoleError as error:
+            raise VmError(self._death_notice(str(error))) from error
+        self.boot_seconds = time.monotonic() - self._started
+        return self.boot_seconds
+
+    def run(self, command: str, timeout: float = 60.0, check: bool = False) -> CommandResult:
+        """Run a shell command in the guest (see :class:`lab.console.Console`)."""
+        if self.console is None:
+            raise VmError(f"{self.spec.name} is not running")
+        try:
+            result = self.console.run(command, timeout)
+        except ConsoleError as error:
+            if self.process is not None and self.process.poll() is not None:
+                raise VmError(self._death_notice(str(error))) from error
+            raise
+        if check and not result.ok:
+            raise VmError(
+                f"{self.spec.name}: `{command}` exited with {result.status}:\n{result.output}"
+            )
+        return result
+
+    def stop(self, grace: float = 3.0) -> None:
+        """Stop QEMU (SIGTERM, then SIGKILL) and release every socket; idempotent."""
+        if self.console is not None:
+            self.console.close()
+            self.console = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.sockets, ignore_errors=True)
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kernel_log(self) -> str:
+        try:
+            return (self.logs / "serial.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _death_notice(self, what: str) -> str:
+        tail = "\n".join(self.kernel_log().splitlines()[-15:])
+        qemu = (self.logs / "qemu.log").read_text(errors="replace")[-2000:]
+        return (
+            f"{self.spec.name}: {what}\n--- QEMU ---\n{qemu}\n--- kernel log (tail) ---\n{tail}\n"
+            f"(logs in {self.logs})"
+        )
+
+
+class Lab:
+    """Several guests booted in parallel; a context manager that always cleans up."""
+
+    def __init__(
+        self, specs: list[VmSpec], qemu: Qemu, image: GuestImage, run: RunDir, accel: str = "tcg"
+    ) -> None:
+        self.run = run
+        self._sockets = Path(tempfile.mkdtemp(prefix="ringlab-"))  # short: unix path limit
+        self.vms = {spec.name: Vm(spec, qemu, image, run, self._sockets, accel) for spec in specs}
+
+    def __getitem__(self, name: str) -> Vm:
+        return self.vms[name]
+
+    def start(self, timeout: float = 120.0) -> dict[str, float]:
+        """Boot every guest at once; return each one's seconds to READY."""
+        for vm in self.vms.values():
+            vm.start()
+        errors: list[BaseException] = []
+
+        def wait(vm: Vm) -> None:
+            try:
+                vm.wait_ready(timeout)
+            except BaseException as error:  # reported below, in the caller's thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=wait, args=(vm,)) for vm in self.vms.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return {name: vm.boot_seconds or 0.0 for name, vm in self.vms.items()}
+
+    def stop(self) -> None:
+        for vm in self.vms.values():
+            vm.stop()
+        shutil.rmtree(self._sockets, ignore_errors=True)
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM (and SIGHUP) into KeyboardInterrupt so ``with Lab`` cleans up."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def pids_of_our_qemus() -> list[int]:
+    """QEMU processes whose command line carries a ringlab socket (for leak checks)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"qemu-system" in cmdline and b"/ringlab-" in cmdline:
+                pids.append(int(entry.name))
+    return pids
