@@ -51,7 +51,7 @@ def debootstrap(steps: Steps, root: Path, include: list[str]) -> None:
     cmd = ["debootstrap", "--variant=minbase", f"--cache-dir={debs}"]
     if include:
         cmd.append("--include=" + ",".join(include))
-    steps.run(cmd + [SUITE, str(root), MIRROR])
+    steps.run([*cmd, SUITE, str(root), MIRROR])
     (root / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
     (root / "etc/apt/sources.list.d/backports.list").write_text(f"deb {MIRROR} {BACKPORTS} main\n")
     # Keep downloaded .debs so apt's cache can be copied back to the shared pool.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 
 class ProvisionError(RuntimeError):
@@ -30,7 +30,7 @@ class Steps:
         self.log = log
         self.console = console or Console(stderr=True)
         self._progress: Progress | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     @contextmanager
     def step(self, title: str) -> Iterator[None]:
