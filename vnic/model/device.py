@@ -420,7 +420,7 @@ class Vnic:
         wr["LABCTL", 0] = self._w_labctl
         for i, c in enumerate(spec.LAB_COUNTERS):
             rd["LABC_LO", i] = partial(self._r_lab_lo, i, c.name)
-            rd["LABC_HI", i] = partial(self._lab_latch.get, i, 0)
+            rd["LABC_HI", i] = partial(self._r_lab_hi, i)
 
         # defaults, then the tables keyed by every decoded offset (aliases included)
         for off, (r, i) in _DECODE.items():
@@ -700,6 +700,9 @@ class Vnic:
 
     def _r_stat_hi(self, key: str) -> int:
         return self._stat_latch.pop(key, 0)
+
+    def _r_lab_hi(self, i: int) -> int:
+        return self._lab_latch.get(i, 0)
 
     def _r_lab_lo(self, i: int, name: str) -> int:
         v = self.lab[name]

@@ -35,7 +35,7 @@ class InterruptUnit:
 
     def __init__(
         self,
-        signal: Callable[[int], None],
+        signal: Callable[[int], object],
         clock: Callable[[], float],
         counters: dict[str, int],
     ) -> None:

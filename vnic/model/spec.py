@@ -127,7 +127,7 @@ class Register:
 
     def decodings(self) -> list[tuple[int, int]]:
         """Every (index, offset) that decodes to this register, aliases included."""
-        out = []
+        out: list[tuple[int, int]] = []
         for base in (self.offset, *self.aliases):
             out.extend((i, base + self.stride * i) for i in range(self.count))
         return out

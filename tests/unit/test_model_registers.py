@@ -1,0 +1,173 @@
+"""Register rules: reset values, plain store, read-only, read-to-clear, aliases, lab block."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.model_fixtures import MAC, frame, make, up
+from vnic.model import spec
+from vnic.model.device import Vnic
+from vnic.model.memory import FakeMemory
+
+
+def dev() -> Vnic:
+    return Vnic(FakeMemory(1 << 16), MAC)
+
+
+def test_ready_bits_and_identity_after_reset() -> None:
+    d = dev()
+    assert d.read_register(spec.EEC.at(), 4) & spec.EEC.mask("ARD")
+    assert d.read_register(spec.RDRXCTL.at(), 4) & spec.RDRXCTL.mask("DMAIDONE")
+    d.write_register(spec.RDRXCTL.at(), 4, 0)
+    assert d.read_register(spec.RDRXCTL.at(), 4) & spec.RDRXCTL.mask("DMAIDONE")
+    assert d.read_register(spec.STATUS.at(), 4) & spec.STATUS.mask("LAN_ID") == 0
+    links = d.read_register(spec.LINKS.at(), 4)
+    assert links & spec.LINKS.mask("LINK_UP")
+    assert links & spec.LINKS.field("SPEED").mask == spec.LINKS.field("SPEED").value("10G")
+    assert d.read_register(spec.LAB_ID.at(), 4) == 0x524C4142
+    assert d.read_register(spec.LAB_NCOUNTERS.at(), 4) == len(spec.LAB_COUNTERS)
+
+
+@pytest.mark.parametrize("ral, rah", [(0x0A200, 0x0A204), (0x05400, 0x05404)])
+def test_mac_preloaded_in_both_decodings(ral: int, rah: int) -> None:
+    d = dev()
+    lo, hi = d.read_register(ral, 4), d.read_register(rah, 4)
+    assert lo.to_bytes(4, "little") + (hi & 0xFFFF).to_bytes(2, "little") == MAC
+    assert hi & spec.RAH.mask("AV")
+
+
+def test_alias_writes_are_one_register() -> None:
+    d = dev()
+    d.write_register(0x05400 + 8, 4, 0x11223344)
+    assert d.read_register(spec.RAL.at(1), 4) == 0x11223344
+
+
+def test_plain_store_and_narrow_and_wide_accesses() -> None:
+    d = dev()
+    off = spec.AUTOC.at()
+    d.write_register(off, 4, 0x12345678)
+    assert d.read_register(off, 4) == 0x12345678
+    d.write_register(off + 1, 1, 0xAB)
+    assert d.read_register(off, 4) == 0x1234AB78
+    d.write_register(off + 2, 2, 0xCDEF)
+    assert d.read_register(off, 4) == 0xCDEFAB78
+    assert d.read_register(off + 2, 2) == 0xCDEF
+    assert d.read_register(off + 3, 1) == 0xCD
+    # 8 bytes = two registers (MTA 0 and 1)
+    d.write_register(spec.MTA.at(0), 8, 0x1111111122222222)
+    assert d.read_register(spec.MTA.at(1), 4) == 0x11111111
+    assert d.read_register(spec.MTA.at(0), 8) == 0x1111111122222222
+
+
+def test_unknown_and_read_only_writes_are_counted_and_ignored() -> None:
+    d = dev()
+    before = d.counters()["reg_ignored"]
+    d.write_register(0x1FFFC, 4, 1)  # nothing there
+    assert d.read_register(0x1FFFC, 4) == 0
+    d.write_register(spec.STATUS.at(), 4, 0)
+    assert d.read_register(spec.STATUS.at(), 4) == spec.STATUS.reset
+    d.write_register(spec.GPRC.at(), 4, 5)
+    d.write_register(0x40000, 4, 1)  # outside BAR0
+    d.write_register(spec.AUTOC.at() + 1, 4, 1)  # misaligned
+    assert d.counters()["reg_ignored"] == before + 5
+    assert d.read_register(spec.AUTOC.at() + 1, 4) == 0
+
+
+def test_every_decoded_offset_has_handlers() -> None:
+    d = dev()
+    for off in spec.decode_map():
+        d.read_register(off, 4)
+    for off in spec.decode_map():
+        if off not in (spec.CTRL.at(), spec.LABCTL.at()):
+            d.write_register(off, 4, 0)
+
+
+def test_ctrl_rst_self_clears_and_resets_state_but_not_lab_counters() -> None:
+    d = dev()
+    d.write_register(spec.AUTOC.at(), 4, 0x1234)
+    d.write_register(spec.EIMS.at(), 4, 0xFF)
+    d.write_register(spec.CTRL.at(), 4, spec.CTRL.mask("RST", "LNK_RST"))
+    assert d.read_register(spec.CTRL.at(), 4) & spec.CTRL.mask("RST", "LNK_RST") == 0
+    assert d.read_register(spec.AUTOC.at(), 4) == spec.AUTOC.reset
+    assert d.read_register(spec.EIMS.at(), 4) == 0
+    assert d.counters()["reg_writes"] == 3
+
+
+def test_ring_base_low_bits_read_zero() -> None:
+    d = dev()
+    d.write_register(spec.RDBAL.at(2), 4, 0x12345FFF)
+    assert d.read_register(spec.RDBAL.at(2), 4) == 0x12345F80
+    d.write_register(spec.TDBAL.at(3), 4, 0xFFFFFFFF)
+    assert d.read_register(spec.TDBAL.at(3), 4) == 0xFFFFFF80
+
+
+def test_statistics_read_to_clear() -> None:
+    d, drv, wire = up()
+    frames = [frame(100), frame(60, dst=b"\xff" * 6), frame(70, dst=b"\x01\0^\0\0\1")]
+    assert d.receive(frames) == 3
+    drv.send(0, [frame(80, dst=b"\xff" * 6)])
+    d.run_until_idle()
+    r = drv.rd
+    assert r(spec.GPRC.at()) == 3
+    assert r(spec.GPRC.at()) == 0
+    assert r(spec.BPRC.at()) == 1 and r(spec.MPRC.at()) == 1
+    assert r(spec.TPR.at()) == 3
+    assert r(spec.GORCL.at()) == 230 and r(spec.GORCH.at()) == 0
+    assert r(spec.GORCL.at()) == 0
+    assert r(spec.QPRC.at(0)) == 3 and r(spec.QBRC_L.at(0)) == 230
+    assert r(spec.GPTC.at()) == 1 and r(spec.GOTCL.at()) == 80 and r(spec.BPTC.at()) == 1
+    assert r(spec.QPTC.at(0)) == 1 and r(spec.QBTC_L.at(0)) == 80
+    assert r(spec.CRCERRS.at()) == 0
+
+
+def test_missed_packets_and_length_errors_counted() -> None:
+    d, drv, _ = up(count=8)
+    d.receive([frame()] * 10)  # 7 slots armed
+    assert drv.rd(spec.MPC.at(0)) == 3
+    d.receive([b"\0" * 10, frame(2000)])
+    assert drv.rd(spec.RUC.at()) == 1 and drv.rd(spec.ROC.at()) == 1
+    assert drv.rd(spec.RLEC.at()) == 2
+    c = d.counters()
+    assert c["rx_drop_no_desc"] == 3 and c["rx_drop_runt"] == 1 and c["rx_drop_giant"] == 1
+
+
+def test_lab_counters_readable_as_lo_hi_pairs() -> None:
+    d, drv, _ = up()
+    d.lab["dma_read_bytes"] = (7 << 32) | 5
+    i = spec.LAB_COUNTER_INDEX["dma_read_bytes"]
+    assert drv.rd(spec.LABC_LO.at(i)) == 5
+    d.lab["dma_read_bytes"] += 1 << 32  # changes after LO was read do not tear the pair
+    assert drv.rd(spec.LABC_HI.at(i)) == 7
+    j = spec.LAB_COUNTER_INDEX["doorbells"]
+    assert drv.rd(spec.LABC_LO.at(j)) == d.lab["doorbells"] > 0
+
+
+def test_labctl_link_down_and_clear_counters() -> None:
+    d, drv, _ = up()
+    drv.wr(spec.LABCTL.at(), spec.LABCTL.mask("LINK_DOWN"))
+    assert drv.rd(spec.LINKS.at()) & spec.LINKS.mask("LINK_UP") == 0
+    assert drv.rd(spec.EICR.at()) & spec.EICR.mask("LSC")
+    assert d.receive([frame()]) == 0
+    drv.wr(spec.LABCTL.at(), spec.LABCTL.mask("CLEAR_COUNTERS"))
+    assert d.counters()["rx_drop_disabled"] == 0
+    assert drv.rd(spec.LINKS.at()) & spec.LINKS.mask("LINK_UP")
+    assert drv.rd(spec.LABCTL.at()) == 0
+
+
+def test_set_link_raises_lsc_and_drops() -> None:
+    d, drv, wire = up()
+    d.set_link(False)
+    assert drv.rd(spec.LINKS.at()) == 0
+    assert d.receive([frame()]) == 0
+    drv.send(0, [frame()])
+    d.run_until_idle()
+    assert wire == [] and d.counters()["tx_drop_link"] == 1
+    assert drv.reclaim(0) == 1  # descriptors still complete
+    d.set_link(True)
+    assert drv.rd(spec.LINKS.at()) & spec.LINKS.mask("LINK_UP")
+
+
+def test_make_brings_device_up() -> None:
+    d, drv, _ = make()
+    assert drv.rd(spec.RXCTRL.at()) & spec.RXCTRL.mask("RXEN")
+    assert drv.rd(spec.DMATXCTL.at()) & spec.DMATXCTL.mask("TE")
