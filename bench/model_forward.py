@@ -13,7 +13,6 @@ import argparse
 import sys
 import time
 
-from vnic.model import spec
 from vnic.model.device import Vnic
 from vnic.model.memory import FakeMemory
 from vnic.model.testing import BatchDriver

@@ -58,7 +58,7 @@ def test_link_change_uses_ivar_misc() -> None:
 
 
 def test_eics_sets_causes_and_eimc_masks() -> None:
-    d, drv, _ = up()
+    _d, drv, _ = up()
     drv.enable_msix()
     drv.wr(spec.EIMC.at(), 0xFFFFFFFF)
     drv.wr(spec.EICS.at(), 1 << 2)
@@ -122,7 +122,7 @@ def test_legacy_mode_intx_level_and_read_to_clear() -> None:
 
 
 def test_reset_masks_everything() -> None:
-    d, drv, _ = up()
+    _d, drv, _ = up()
     drv.enable_msix()
     drv.wr(spec.CTRL.at(), spec.CTRL.mask("RST"))
     assert drv.rd(spec.EIMS.at()) == 0 and drv.rd(spec.GPIE.at()) == 0

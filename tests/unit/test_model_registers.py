@@ -102,7 +102,7 @@ def test_ring_base_low_bits_read_zero() -> None:
 
 
 def test_statistics_read_to_clear() -> None:
-    d, drv, wire = up()
+    d, drv, _wire = up()
     frames = [frame(100), frame(60, dst=b"\xff" * 6), frame(70, dst=b"\x01\0^\0\0\1")]
     assert d.receive(frames) == 3
     drv.send(0, [frame(80, dst=b"\xff" * 6)])
@@ -168,6 +168,6 @@ def test_set_link_raises_lsc_and_drops() -> None:
 
 
 def test_make_brings_device_up() -> None:
-    d, drv, _ = make()
+    _d, drv, _ = make()
     assert drv.rd(spec.RXCTRL.at()) & spec.RXCTRL.mask("RXEN")
     assert drv.rd(spec.DMATXCTL.at()) & spec.DMATXCTL.mask("TE")

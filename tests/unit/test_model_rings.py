@@ -102,7 +102,7 @@ def test_tx_legacy_descriptor_accepted() -> None:
 
 
 def test_tx_head_write_back() -> None:
-    d, drv, wire = up()
+    d, drv, _wire = up()
     drv.tx.clear()
     txq = drv.setup_tx(1, 32, head_wb=True)
     drv.send(1, [frame()] * 7)
@@ -181,7 +181,7 @@ def test_rx_frame_larger_than_buffer_spans_descriptors(buf_kib: int, n: int) -> 
 
 
 def test_rx_giant_without_jumbo_is_dropped() -> None:
-    d, drv, _ = up()
+    d, _drv, _ = up()
     assert d.receive([frame(1518), frame(1519)]) == 1
     assert d.counters()["rx_drop_giant"] == 1
 

@@ -209,7 +209,7 @@ class Vnic:
                 if left <= 0:
                     break
                 left -= tx_run(self, ring, left, out)
-                del kicked[ring]
+                kicked.pop(ring, None)
                 if ring.enabled and ring.head != ring.tail:
                     kicked[ring] = None  # more to do: to the back of the line, for fairness
             if out:
