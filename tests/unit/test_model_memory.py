@@ -28,7 +28,7 @@ def test_access_outside_raises_and_touches_nothing(addr: int, length: int) -> No
         m.read(addr, length)
     with pytest.raises(DmaError):
         m.write(addr, bytes(length) if length > 0 else b"")
-    assert m.buffer == bytearray(4096)
+    assert m.buffer[:] == bytes(4096)
 
 
 def test_access_spanning_two_regions_is_refused() -> None:
@@ -90,6 +90,12 @@ def test_unmap_and_unmap_all() -> None:
     assert m.regions == ()
     with pytest.raises(DmaError):
         m.read(8192, 1)
+
+
+def test_bytearray_backing_copies_out_bytes() -> None:
+    m = GuestMemory()
+    m.map(0, 16, bytearray(b"0123456789abcdef"))
+    assert m.read(4, 4) == b"4567" and isinstance(m.read(4, 4), bytes)
 
 
 def test_mmap_backing_can_be_closed_after_unmap() -> None:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import Callable
 from functools import lru_cache
 from itertools import compress, repeat
 from operator import add, and_, itemgetter, sub
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from vnic.model import spec
 from vnic.model.memory import DmaError, GuestMemory
@@ -59,8 +60,8 @@ _DS = spec.DESC_SIZE
 _BCAST = b"\xff" * 6
 
 
-_TX_FAST_MASK = _TX_DEXT | _TX_DTYP_MASK | _TX_EOP
-_TX_FAST_VAL = _TX_DEXT | _TX_DTYP_DATA | _TX_EOP
+_TX_FAST_MASK_HI = (_TX_DEXT | _TX_DTYP_MASK | _TX_EOP) >> 16
+_TX_FAST_VAL_HI = (_TX_DEXT | _TX_DTYP_DATA | _TX_EOP) >> 16
 _DD_EOP_WORDS = memoryview(
     _STATUS.pack(_RX_DD | _RX_EOP) * (spec.MAX_RING_BYTES // _DS)
 ).cast("I")
@@ -177,25 +178,33 @@ def _tx_fast(
 ) -> tuple[int, int, int, int] | None:
     """The common case, without a Python loop per descriptor: ``k`` advanced data
     descriptors, each a whole packet (EOP), all buffers in one DMA region. None if not."""
-    flat = _batch("QII", k).unpack_from(desc, first * _DS)
-    ctls = flat[1::3]
-    if set(map(and_, ctls, repeat(_TX_FAST_MASK))) != {_TX_FAST_VAL}:
+    # cmd_type_len unpacked as two halves: DTALEN (15:0) and the type/command bits (31:16)
+    flat = _batch("QHHI", k).unpack_from(desc, first * _DS)
+    cmds = flat[2::4]
+    for cmd in set(cmds):  # a handful of distinct values at most
+        if cmd & _TX_FAST_MASK_HI != _TX_FAST_VAL_HI:
+            return None
+    lens = flat[1::4]
+    if min(lens) < (spec.MIN_FRAME if pad else 1) or max(lens) > spec.MAX_FRAME:
         return None
-    lens = list(map(and_, ctls, repeat(_TX_DTALEN)))
-    if min(lens) < (60 if pad else 1) or max(lens) > spec.MAX_FRAME:
-        return None
-    addrs = flat[0::3]
+    addrs = flat[0::4]
     try:
         r = mem.region(addrs[0], 0)
     except DmaError:
         return None
-    starts = list(map(sub, addrs, repeat(r.iova)))
+    starts = list(map(sub, addrs, repeat(r.iova))) if r.iova else addrs
     ends = list(map(add, starts, lens))
     if min(starts) < 0 or max(ends) > r.size:
         return None
-    out += map(bytes, map(r.mv.__getitem__, map(slice, starts, ends)))
+    copier = r.copier
+    if isinstance(copier, memoryview):
+        out += map(bytes, map(copier.__getitem__, map(slice, starts, ends)))
+    else:  # an mmap: its slices are bytes already
+        get = cast(Callable[[slice], bytes], copier.__getitem__)
+        out += map(get, map(slice, starts, ends))
     dd = 0
-    for slot in compress(range(first, first + k), map(and_, ctls, repeat(_TX_RS))):
+    rs = _TX_RS >> 16
+    for slot in compress(range(first, first + k), map(and_, cmds, repeat(rs))):
         _STATUS.pack_into(desc, slot * _DS + _TX_WB_STATUS, _TX_DD)
         dd += 1
     total = sum(lens)

@@ -23,16 +23,24 @@ class DmaError(Exception):
 
 
 class Region:
-    """One DMA-mapped range ``[iova, end)`` backed by ``mv`` (a byte memoryview)."""
+    """One DMA-mapped range ``[iova, end)`` backed by ``mv`` (a byte memoryview).
 
-    __slots__ = ("end", "iova", "mv", "size", "writable")
+    ``copier`` is the object to slice for a ``bytes`` copy: the mmap itself when the region
+    is a whole mmap (one copy, no intermediate memoryview; the hot TX path uses it), else
+    ``mv``, whose slices need ``bytes()``.
+    """
 
-    def __init__(self, iova: int, size: int, mv: memoryview, writable: bool) -> None:
+    __slots__ = ("copier", "end", "iova", "mv", "size", "writable")
+
+    def __init__(
+        self, iova: int, size: int, mv: memoryview, writable: bool, copier: Buffer
+    ) -> None:
         self.iova = iova
         self.size = size
         self.end = iova + size
         self.mv = mv
         self.writable = writable
+        self.copier = copier
 
     def __repr__(self) -> str:
         mode = "rw" if self.writable else "ro"
@@ -74,7 +82,8 @@ class GuestMemory:
             raise ValueError(f"DMA map {iova:#x}+{size:#x} overlaps {self._regions[i - 1]}")
         if i < len(self._regions) and self._regions[i].iova < iova + size:
             raise ValueError(f"DMA map {iova:#x}+{size:#x} overlaps {self._regions[i]}")
-        self._regions.insert(i, Region(iova, size, mv, writable))
+        copier: Buffer = buffer if isinstance(buffer, (mmap.mmap, bytes)) else mv
+        self._regions.insert(i, Region(iova, size, mv, writable, copier))
         self._starts.insert(i, iova)
         self.generation += 1
 
@@ -150,11 +159,12 @@ class GuestMemory:
 
 
 class FakeMemory(GuestMemory):
-    """Guest memory for tests and benchmarks: one writable bytearray at ``base``."""
+    """Guest memory for tests and benchmarks: one anonymous mmap at ``base``, like the
+    production memfd mapping (``buffer`` slices and assigns like a bytearray)."""
 
     def __init__(self, size: int, base: int = 0) -> None:
         super().__init__()
         self.base = base
         self.size = size
-        self.buffer = bytearray(size)
+        self.buffer = mmap.mmap(-1, size)
         self.map(base, size, self.buffer, writable=True)
