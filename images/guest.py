@@ -155,9 +155,20 @@ def ensure(steps: Steps) -> GuestImage:
             layer.commit(out, facts)
         finally:
             shutil.rmtree(out, ignore_errors=True)
+    _drop_older(["modules", "image"])
     image = find()
     assert image is not None
     return image
+
+
+def _drop_older(kinds: list[str]) -> None:
+    """Remove superseded module and image layers (cheap to rebuild, big to keep)."""
+    current = {"modules": modules_layer().key, "image": image_layer().key}
+    for kind in kinds:
+        directory = image_layer().path.parent.parent / kind
+        for old in directory.glob("*"):
+            if old.is_dir() and not old.name.startswith(".") and old.name != current[kind]:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def ensure_buildroot(steps: Steps) -> Layer:

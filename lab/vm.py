@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import os
 import shutil
 import signal
 import socket
@@ -193,7 +194,7 @@ class Vm:
         try:
             result = self.console.run(command, timeout)
         except ConsoleError as error:
-            if self.process is not None and self.process.poll() is not None:
+            if self._exited(within=5.0):
                 raise VmError(self._death_notice(str(error))) from error
             raise
         if check and not result.ok:
@@ -218,6 +219,16 @@ class Vm:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.sockets, ignore_errors=True)
+
+    def _exited(self, within: float) -> bool:
+        """Has QEMU exited (waiting up to ``within`` seconds for it to finish)?"""
+        if self.process is None:
+            return True
+        try:
+            self.process.wait(within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     @property
     def alive(self) -> bool:
@@ -245,7 +256,9 @@ class Lab:
         self, specs: list[VmSpec], qemu: Qemu, image: GuestImage, run: RunDir, accel: str = "tcg"
     ) -> None:
         self.run = run
-        self._sockets = Path(tempfile.mkdtemp(prefix="ringlab-"))  # short: unix path limit
+        remove_stale_socket_dirs()
+        # Sockets live in a short path (unix socket paths are limited to 108 bytes).
+        self._sockets = Path(tempfile.mkdtemp(prefix=f"ringlab-{os.getpid()}-"))
         self.vms = {spec.name: Vm(spec, qemu, image, run, self._sockets, accel) for spec in specs}
 
     def __getitem__(self, name: str) -> Vm:
@@ -263,7 +276,9 @@ class Lab:
             except BaseException as error:  # reported below, in the caller's thread
                 errors.append(error)
 
-        threads = [threading.Thread(target=wait, args=(vm,)) for vm in self.vms.values()]
+        threads = [
+            threading.Thread(target=wait, args=(vm,), daemon=True) for vm in self.vms.values()
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -300,6 +315,14 @@ def terminate_on_sigterm() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def remove_stale_socket_dirs() -> None:
+    """Socket directories of labs whose process died without cleaning up (SIGKILL)."""
+    for directory in Path(tempfile.gettempdir()).glob("ringlab-*-*"):
+        pid = directory.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def pids_of_our_qemus() -> list[int]:

@@ -1,0 +1,318 @@
+"""``ringlab``: the lab's command line.  Each command parses its arguments and calls
+one library function; ``ringlab COMMAND --help`` says more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import shutil
+import socket
+import sys
+import termios
+import time
+import tty
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from images import guest, qemu
+from images.cache import cache_root, du
+from images.progress import ProvisionError
+from lab import provision, supervisor
+from lab.runs import RunDir
+from lab.topology import default_specs
+from lab.vm import Lab, VmError, terminate_on_sigterm
+
+out = Console()
+err = Console(stderr=True)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """What this machine offers: QEMU, vfio-user, KVM, the cache."""
+    found = qemu.find()
+    facts: dict[str, Any] = {"python": sys.version.split()[0], "cache": str(cache_root())}
+    if found is None:
+        system = shutil.which("qemu-system-x86_64")
+        probe = qemu.probe([system]) if system else None
+        facts["qemu"] = {
+            "usable": False,
+            "system": probe[0] if probe else None,
+            "why": "no QEMU >= 10.1 with vfio-user-pci yet: `ringlab images build` makes one",
+        }
+    else:
+        probed = qemu.probe(list(found.argv))
+        facts["qemu"] = {
+            "usable": probed is not None and probed[1],
+            "version": probed[0] if probed else found.version,
+            "version_number": ".".join(map(str, qemu.parse_version(probed[0]))) if probed else None,
+            "vfio_user_pci": bool(probed and probed[1]),
+            "source": found.source,
+        }
+    image = guest.find()
+    facts["image"] = (
+        {"built": True, "kernel": image.kernel_version, "key": image.key}
+        if image
+        else {"built": False}
+    )
+    if found is not None and image is not None:
+        accel, reason = provision.accelerator(found, image)
+        facts["accel"] = {"use": accel, "kvm_usable": accel == "kvm", "why": reason}
+    else:
+        facts["accel"] = {
+            "use": "tcg",
+            "kvm_usable": None,
+            "why": "probed once QEMU and image exist",
+        }
+    root = cache_root()
+    facts["cache_layers"] = (
+        {
+            kind.name: sorted(p.name for p in kind.iterdir() if not p.name.startswith("."))
+            for kind in sorted(root.iterdir())
+            if kind.is_dir() and kind.name != "debs"
+        }
+        if root.is_dir()
+        else {}
+    )
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return 0
+    table = Table(title="ringlab doctor", show_header=False)
+    q = facts["qemu"]
+    table.add_row(
+        "QEMU",
+        f"{q.get('version') or q.get('system') or 'none'}"
+        + (f"  ({q['source']})" if q.get("source") else ""),
+    )
+    table.add_row("vfio-user-pci", "yes" if q.get("vfio_user_pci") else f"no: {q.get('why', '')}")
+    table.add_row("guest image", f"kernel {image.kernel_version}" if image else "not built")
+    table.add_row("accelerator", f"{facts['accel']['use']} ({facts['accel']['why']})")
+    table.add_row("cache", f"{root} ({du(root) / 1e6:.0f} MB)" if root.is_dir() else str(root))
+    out.print(table)
+    return 0 if q.get("usable") and image else 1
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    """Build, show or remove the provisioned QEMU and guest images."""
+    root = cache_root()
+    if args.action == "build":
+        platform = provision.ensure()
+        out.print(
+            f"QEMU: {platform.qemu.version}\nimage: {platform.image.key} "
+            f"(kernel {platform.image.kernel_version})\naccelerator: {platform.accel}"
+        )
+        return 0
+    if args.action == "clean":
+        shutil.rmtree(root, ignore_errors=True)
+        out.print(f"removed {root}")
+        return 0
+    table = Table(title=f"ringlab cache: {root}")
+    for column in ("layer", "key", "MB", "facts"):
+        table.add_column(column)
+    for kind in sorted(root.iterdir()) if root.is_dir() else []:
+        for layer in sorted(kind.iterdir()) if kind.is_dir() else []:
+            manifest = layer / "layer.json"
+            facts = json.loads(manifest.read_text()) if manifest.exists() else {}
+            brief = {
+                k: v for k, v in facts.items() if k in ("version", "kernel_version", "modules")
+            }
+            table.add_row(kind.name, layer.name, f"{du(layer) / 1e6:.0f}", json.dumps(brief))
+    out.print(table)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Boot a guest from nothing (provisioning on first use), run a command, time it."""
+    started = time.monotonic()
+    platform = provision.ensure()
+    provisioned = time.monotonic() - started
+    topology = default_specs(["a"], RunDir.new("demo"))
+    with (
+        terminate_on_sigterm(),
+        Lab(topology.vms, platform.qemu, platform.image, topology.run, platform.accel) as lab,
+    ):
+        boot = lab.start()["a"]
+        result = lab["a"].run("uname -sr; python3 --version; cat /proc/uptime")
+    table = Table(title="ringlab demo", show_header=False)
+    table.add_row("provisioning (QEMU + images)", f"{provisioned:.1f} s")
+    table.add_row("accelerator", f"{platform.accel} ({platform.accel_reason})")
+    table.add_row("boot to READY", f"{boot:.2f} s")
+    table.add_row("guest says", result.output.strip())
+    table.add_row("logs", str(topology.run.path))
+    out.print(table)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start a lab in the background (guests stay up until `ringlab down`)."""
+    status = supervisor.start_detached(args.name, args.vms or ["a"])
+    if not status.get("ok"):
+        err.print(f"[red]lab {args.name} failed:[/] {status.get('error')}")
+        return 1
+    _print_status(args.name, status)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop a lab started with `ringlab up`."""
+    try:
+        supervisor.request(args.name, {"op": "down"}, timeout=30)
+    except ConnectionError as error:
+        err.print(str(error))
+        return 1
+    out.print(f"lab {args.name} stopped")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show the running labs and their guests."""
+    labs = sorted(p.name for p in supervisor.labs_root().glob("*") if p.is_dir())
+    statuses: dict[str, Any] = {}
+    for name in labs:
+        try:
+            statuses[name] = supervisor.request(name, {"op": "status"}, timeout=5)
+        except (ConnectionError, OSError) as error:
+            statuses[name] = {"ok": False, "error": str(error)}
+    if args.json:
+        print(json.dumps(statuses, indent=2))
+    elif not statuses:
+        out.print("no lab is running (start one with `ringlab up`)")
+    for name, status in statuses.items():
+        if not args.json:
+            _print_status(name, status)
+    return 0
+
+
+def _print_status(name: str, status: dict[str, Any]) -> None:
+    if not status.get("ok"):
+        out.print(f"lab {name}: [red]{status.get('error')}[/]")
+        return
+    table = Table(title=f"lab {name} (logs: {status['run_dir']})")
+    for column in ("vm", "alive", "pid", "boot s"):
+        table.add_column(column)
+    for vm, facts in status["vms"].items():
+        boot = facts["boot_seconds"]
+        table.add_row(vm, str(facts["alive"]), str(facts["pid"]), f"{boot:.2f}" if boot else "-")
+    out.print(table)
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    """Run a command in a guest of a running lab; its exit status becomes ours."""
+    words = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    command = " ".join(words)
+    try:
+        reply = supervisor.request(
+            args.name, {"op": "exec", "vm": args.vm, "command": command, "timeout": args.timeout}
+        )
+    except ConnectionError as error:
+        err.print(str(error))
+        return 2
+    if not reply.get("ok"):
+        err.print(f"[red]{reply.get('error')}[/]")
+        return 2
+    sys.stdout.write(reply["output"])
+    return int(reply["status"])
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    """Attach your terminal to a guest's serial shell (leave with Ctrl-])."""
+    try:
+        status = supervisor.request(args.name, {"op": "status"}, timeout=5)
+    except ConnectionError as error:
+        err.print(str(error))
+        return 2
+    facts = status["vms"].get(args.vm)
+    if facts is None:
+        err.print(f"no VM {args.vm!r} in lab {args.name}")
+        return 2
+    err.print(
+        f"[dim]serial console of {args.vm}; kernel messages are silenced here, the full "
+        f"log is {facts['logs']}/serial.log. Leave with Ctrl-].[/]"
+    )
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(facts["serial_socket"])
+        sock.sendall(b"dmesg -n 1\n")
+        _bridge(sock)
+    return 0
+
+
+def _bridge(sock: socket.socket) -> None:
+    """Copy bytes both ways between the terminal and ``sock`` until Ctrl-] or EOF."""
+    stdin = sys.stdin.fileno()
+    saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
+    try:
+        if saved is not None:
+            tty.setraw(stdin)
+        while True:
+            ready, _, _ = select.select([stdin, sock], [], [])
+            if sock in ready:
+                data = sock.recv(4096)
+                if not data:
+                    return
+                os.write(sys.stdout.fileno(), data)
+            if stdin in ready:
+                data = os.read(stdin, 1024)
+                if not data or b"\x1d" in data:
+                    return
+                sock.sendall(data)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Counters of a running vNIC fabric (ports, links, devices)."""
+    from vnic.__main__ import main as vnic_main
+
+    return vnic_main(["stats", "--run-dir", str(args.run_dir), *(["--json"] if args.json else [])])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ringlab", description=__doc__)
+    sub = parser.add_subparsers(dest="subcommand", required=True)
+
+    def add(name: str, func: Any) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=(func.__doc__ or "").splitlines()[0])
+        command.set_defaults(func=func)
+        return command
+
+    add("doctor", cmd_doctor).add_argument("--json", action="store_true")
+    add("images", cmd_images).add_argument("action", choices=["build", "status", "clean"])
+    add("demo", cmd_demo)
+    p = add("up", cmd_up)
+    p.add_argument("vms", nargs="*", help="guest names (default: a)")
+    p.add_argument("--name", default="default", help="lab name")
+    add("down", cmd_down).add_argument("--name", default="default")
+    add("status", cmd_status).add_argument("--json", action="store_true")
+    p = add("exec", cmd_exec)
+    p.add_argument("vm")
+    p.add_argument("argv", nargs=argparse.REMAINDER, help="-- CMD ...")
+    p.add_argument("--name", default="default")
+    p.add_argument("--timeout", type=float, default=60.0)
+    p = add("console", cmd_console)
+    p.add_argument("vm")
+    p.add_argument("--name", default="default")
+    p = add("stats", cmd_stats)
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ProvisionError, VmError) as error:
+        err.print(f"[red]error:[/] {error}")
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted; everything was stopped")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

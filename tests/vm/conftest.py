@@ -1,0 +1,34 @@
+"""Fixtures for tests that boot real QEMU guests (under TCG here; KVM where it works)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lab import provision
+from lab.provision import Platform
+from lab.runs import RunDir
+from lab.topology import default_specs
+from lab.vm import Lab
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/tests/vm/" in str(item.path):
+            item.add_marker(pytest.mark.vm)
+
+
+@pytest.fixture(scope="session")
+def platform() -> Platform:
+    """QEMU and the guest image, provisioned on first use (cached afterwards)."""
+    return provision.ensure()
+
+
+@pytest.fixture(scope="module")
+def lab(platform: Platform) -> Iterator[Lab]:
+    """One booted guest named "a", shared by the tests of a module."""
+    topology = default_specs(["a"], RunDir.new("test"))
+    with Lab(topology.vms, platform.qemu, platform.image, topology.run, platform.accel) as lab:
+        lab.start()
+        yield lab

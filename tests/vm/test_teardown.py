@@ -1,0 +1,80 @@
+"""Nothing is left behind: not on Ctrl-C during boot, not when the lab process is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.provision import Platform
+from lab.vm import pids_of_our_qemus
+
+BOOT_AND_WAIT = """
+import sys
+from lab import provision
+from lab.runs import RunDir
+from lab.topology import default_specs
+from lab.vm import Lab, terminate_on_sigterm
+p = provision.ensure()
+t = default_specs(["a", "b"], RunDir.new("test-teardown"))
+with terminate_on_sigterm(), Lab(t.vms, p.qemu, p.image, t.run, p.accel) as lab:
+    print("SOCKETS", lab._sockets, flush=True)
+    lab.start()
+    print("BOOTED", flush=True)
+    import time; time.sleep(600)
+"""
+
+
+def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", BOOT_AND_WAIT],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    assert line.startswith("SOCKETS "), line
+    return child, Path(line.split()[1])
+
+
+def _wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+        if not alive:
+            return []
+        time.sleep(0.1)
+    return alive
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_boot_leaves_nothing(
+    platform: Platform, tmp_path: Path, signum: signal.Signals
+) -> None:
+    before = set(pids_of_our_qemus())
+    child, sockets = _start(tmp_path)
+    time.sleep(1.5)  # QEMU is running, the guests are still booting
+    ours = [pid for pid in pids_of_our_qemus() if pid not in before]
+    assert len(ours) == 2, "both QEMUs should be running mid-boot"
+    child.send_signal(signum)
+    child.wait(30)
+    assert _wait_gone(ours) == []
+    assert not sockets.exists()
+
+
+def test_killed_lab_process_takes_its_guests_along(platform: Platform, tmp_path: Path) -> None:
+    """SIGKILL gives no chance to clean up: the QEMUs' parent-death signal must do it."""
+    before = set(pids_of_our_qemus())
+    child, _ = _start(tmp_path)
+    time.sleep(1.5)
+    ours = [pid for pid in pids_of_our_qemus() if pid not in before]
+    assert ours
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(10)
+    assert _wait_gone(ours) == []
