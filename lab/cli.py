@@ -133,7 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     topology = default_specs(["a"], RunDir.new("demo"))
     with (
         terminate_on_sigterm(),
-        Lab(topology.vms, platform.qemu, platform.image, topology.run, platform.accel) as lab,
+        Lab(topology, platform) as lab,
     ):
         boot = lab.start()["a"]
         result = lab["a"].run("uname -sr; python3 --version; cat /proc/uptime")

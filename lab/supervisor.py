@@ -110,7 +110,7 @@ def serve(name: str, vm_names: list[str]) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             platform = provision.ensure()
             specs = default_specs(vm_names, RunDir.new(f"lab-{name}"))
-            with Lab(specs.vms, platform.qemu, platform.image, specs.run, platform.accel) as lab:
+            with Lab(specs, platform) as lab:
                 try:
                     lab.start()
                 except VmError as error:

@@ -1,26 +1,59 @@
-"""What a lab is made of, as plain data: guests, their addresses and shares.
+"""What a lab is made of, as plain data: guests, their NIC ports, the wire between them.
 
 A topology is pure data (like Mininet's ``Topo``); :class:`lab.vm.Lab` makes it
-live.  Guests get addresses from the benchmarking range 198.18.0.0/15, which
-never leaves the lab: the vNIC fabric is not bridged to the host's network.
+live.  Guests get addresses from the benchmarking range 198.18.0.0/15: lab
+traffic never leaves the lab, because the vNIC fabric is not bridged to the
+host's network.  ``wire`` is the fabric's own topology (see
+:mod:`vnic.model.topology`): the vNIC ports the guests plug into and the links,
+switches and host endpoints between them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lab.runs import RunDir
-from lab.vm import Share, VmSpec
 
 PROJECT = Path(__file__).resolve().parent.parent
 PREFIX = "198.18.0"
 
 
 @dataclass
+class Share:
+    """A host directory shown to the guest at ``/mnt/<tag>``."""
+
+    tag: str
+    path: Path
+    readonly: bool = True
+
+
+@dataclass
+class VmSpec:
+    """One guest."""
+
+    name: str
+    memory_mb: int = 512
+    cpus: int = 1
+    #: The vNIC port (a key of the wire's "ports") this guest's NIC plugs into.
+    port: str | None = None
+    mac: str | None = None
+    ip: str | None = None
+    ip6: str | None = None
+    modules: list[str] = field(default_factory=list)
+    shares: list[Share] = field(default_factory=list)
+    kernel_args: list[str] = field(default_factory=list)
+
+    def share(self, tag: str) -> Path:
+        return next(s.path for s in self.shares if s.tag == tag)
+
+
+@dataclass
 class Topology:
     vms: list[VmSpec]
     run: RunDir
+    wire: dict[str, Any] | None = None
 
 
 def guest_spec(name: str, index: int, run: RunDir, submission: Path | None = None) -> VmSpec:
@@ -40,4 +73,39 @@ def guest_spec(name: str, index: int, run: RunDir, submission: Path | None = Non
 
 
 def default_specs(names: list[str], run: RunDir, submission: Path | None = None) -> Topology:
+    """Guests without NICs (the platform's own tests and demo)."""
     return Topology([guest_spec(name, i, run, submission) for i, name in enumerate(names)], run)
+
+
+def wired(
+    names: list[str],
+    run: RunDir,
+    *,
+    modules: list[str] | None = None,
+    link: dict[str, Any] | None = None,
+    hosts: list[str] | None = None,
+) -> Topology:
+    """Guests each with a vNIC port; two guests share one link, more share a switch.
+
+    ``link`` adds shaping/fault/pcap keys to every link; ``hosts`` adds host
+    endpoints (host Python that sends and receives frames) to the switch.
+    """
+    topology = default_specs(names, run)
+    ports: dict[str, Any] = {}
+    for vm in topology.vms:
+        vm.port = vm.name
+        vm.modules = list(modules or [])
+        ports[vm.name] = {"mac": vm.mac}
+    extra = dict(link or {})
+    if "pcap" in extra:
+        extra["pcap"] = str(run.path / extra["pcap"])
+    host_names = hosts or []
+    wire: dict[str, Any] = {"ports": ports, "hosts": {h: {} for h in host_names}}
+    ends = [*ports, *host_names]
+    if len(ends) == 2:
+        wire["links"] = [{"ends": ends, **extra}]
+    else:
+        wire["switches"] = {"sw0": {}}
+        wire["links"] = [{"ends": [end, "sw0"], **extra} for end in ends]
+    topology.wire = wire
+    return topology

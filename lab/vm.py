@@ -30,42 +30,18 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from images.guest import GuestImage
 from images.qemu import Qemu
 from lab.console import CommandResult, Console, ConsoleError
+from lab.fabric import FabricProcess
+from lab.provision import Platform
 from lab.runs import RunDir
+from lab.topology import Topology, VmSpec
 
 PR_SET_PDEATHSIG = 1
-
-
-@dataclass
-class Share:
-    """A host directory shown to the guest at ``/mnt/<tag>``."""
-
-    tag: str
-    path: Path
-    readonly: bool = True
-
-
-@dataclass
-class VmSpec:
-    """What one guest looks like; pure data (the lab's topology is a list of these)."""
-
-    name: str
-    memory_mb: int = 512
-    cpus: int = 1
-    mac: str | None = None
-    ip: str | None = None
-    ip6: str | None = None
-    modules: list[str] = field(default_factory=list)
-    shares: list[Share] = field(default_factory=list)
-    #: Extra ``-device`` JSON objects, e.g. a vfio-user-pci vNIC port.
-    devices: list[dict[str, object]] = field(default_factory=list)
-    kernel_args: list[str] = field(default_factory=list)
 
 
 class VmError(RuntimeError):
@@ -82,9 +58,18 @@ class Vm:
     """One guest: start, wait for READY, run commands, stop."""
 
     def __init__(
-        self, spec: VmSpec, qemu: Qemu, image: GuestImage, run: RunDir, sockets: Path, accel: str
+        self,
+        spec: VmSpec,
+        qemu: Qemu,
+        image: GuestImage,
+        run: RunDir,
+        sockets: Path,
+        accel: str,
+        devices: list[dict[str, object]] | None = None,
     ) -> None:
         self.spec = spec
+        #: Extra ``-device`` JSON objects: the vfio-user vNIC port.
+        self.devices = devices or []
         self.qemu = qemu
         self.image = image
         self.accel = accel
@@ -139,7 +124,7 @@ class Vm:
                 "-virtfs",
                 f"local,path={share.path},mount_tag={share.tag},security_model=none{readonly}",
             ]
-        for device in spec.devices:
+        for device in self.devices:
             cmd += ["-device", json.dumps(device, separators=(",", ":"))]
         return cmd
 
@@ -250,22 +235,40 @@ class Vm:
 
 
 class Lab:
-    """Several guests booted in parallel; a context manager that always cleans up."""
+    """A topology made live: the vNIC fabric, then the guests, booted in parallel.
 
-    def __init__(
-        self, specs: list[VmSpec], qemu: Qemu, image: GuestImage, run: RunDir, accel: str = "tcg"
-    ) -> None:
-        self.run = run
+    A context manager that always cleans up: guests first, then the fabric.
+    """
+
+    def __init__(self, topology: Topology, platform: Platform) -> None:
+        self.topology = topology
+        self.run = topology.run
+        self.platform = platform
         remove_stale_socket_dirs()
         # Sockets live in a short path (unix socket paths are limited to 108 bytes).
         self._sockets = Path(tempfile.mkdtemp(prefix=f"ringlab-{os.getpid()}-"))
-        self.vms = {spec.name: Vm(spec, qemu, image, run, self._sockets, accel) for spec in specs}
+        self.fabric = (
+            FabricProcess(topology.wire, self._sockets / "fabric", self.run.path / "fabric")
+            if topology.wire
+            else None
+        )
+        self.vms = {
+            spec.name: Vm(
+                spec, platform.qemu, platform.image, self.run, self._sockets, platform.accel
+            )
+            for spec in topology.vms
+        }
 
     def __getitem__(self, name: str) -> Vm:
         return self.vms[name]
 
     def start(self, timeout: float = 120.0) -> dict[str, float]:
-        """Boot every guest at once; return each one's seconds to READY."""
+        """Start the fabric, boot every guest at once; return each one's seconds to READY."""
+        if self.fabric is not None:
+            self.fabric.start()
+            for vm in self.vms.values():
+                if vm.spec.port is not None:
+                    vm.devices = [self.fabric.qemu_device(vm.spec.port)]
         for vm in self.vms.values():
             vm.start()
         errors: list[BaseException] = []
@@ -290,6 +293,8 @@ class Lab:
     def stop(self) -> None:
         for vm in self.vms.values():
             vm.stop()
+        if self.fabric is not None:
+            self.fabric.stop()
         shutil.rmtree(self._sockets, ignore_errors=True)
 
     def __enter__(self) -> Lab:

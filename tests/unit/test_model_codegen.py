@@ -18,8 +18,12 @@ def test_generated_files_are_current() -> None:
 
 
 def test_check_cli_exit_code() -> None:
-    r = subprocess.run([sys.executable, "-m", "vnic.model.codegen", "--check"],
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "vnic.model.codegen", "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -47,17 +51,31 @@ def test_header_compiles(tmp_path: Path) -> None:
     (tmp_path / "linux").mkdir()
     (tmp_path / "linux" / "bits.h").write_text(
         "#define BIT(n) (1UL << (n))\n"
-        "#define GENMASK(h, l) (((~0UL) << (l)) & (~0UL >> (63 - (h))))\n")
+        "#define GENMASK(h, l) (((~0UL) << (l)) & (~0UL >> (63 - (h))))\n"
+    )
     (tmp_path / "linux" / "types.h").write_text(
         "#include <stdint.h>\ntypedef uint8_t u8; typedef uint16_t __le16;\n"
-        "typedef uint32_t __le32; typedef uint64_t __le64;\n")
+        "typedef uint32_t __le32; typedef uint64_t __le64;\n"
+    )
     (tmp_path / "linux" / "build_bug.h").write_text("#include <assert.h>\n")
     (tmp_path / "t.c").write_text(
         '#include "vnic_regs.h"\n#define NAME(i, n) #n,\n'
         "static const char *names[] = { VNIC_LAB_COUNTERS(NAME) };\n"
         "int main(void) { return VNIC_RDT(3) + (int)sizeof(names)"
-        " + (int)sizeof(union vnic_adv_tx_desc); }\n")
-    r = subprocess.run(["gcc", "-Wall", "-Werror", "-fsyntax-only", f"-I{tmp_path}",
-                        f"-I{codegen.HEADER.parent}", str(tmp_path / "t.c")],
-                       capture_output=True, text=True, check=False)
+        " + (int)sizeof(union vnic_adv_tx_desc); }\n"
+    )
+    r = subprocess.run(
+        [
+            "gcc",
+            "-Wall",
+            "-Werror",
+            "-fsyntax-only",
+            f"-I{tmp_path}",
+            f"-I{codegen.HEADER.parent}",
+            str(tmp_path / "t.c"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr

@@ -40,11 +40,15 @@ def test_tx_buffer_running_past_the_end_of_memory() -> None:
 def test_tx_zero_length_giant_and_bad_type() -> None:
     d, drv, wire = up()
     buf = drv.alloc(16384)
-    drv.post_raw(0, [
-        (buf, 0 | TXD_DATA | TXD_EOP, 0),  # zero length
-        (buf, 8000 | TXD_DATA, 0), (buf, 8000 | TXD_DATA | TXD_EOP, 0),  # 16000 > 9728
-        (buf, 64 | 0x20000000 | 0x00500000 | TXD_EOP, 0),  # DEXT with DTYP 5
-    ])
+    drv.post_raw(
+        0,
+        [
+            (buf, 0 | TXD_DATA | TXD_EOP, 0),  # zero length
+            (buf, 8000 | TXD_DATA, 0),
+            (buf, 8000 | TXD_DATA | TXD_EOP, 0),  # 16000 > 9728
+            (buf, 64 | 0x20000000 | 0x00500000 | TXD_EOP, 0),  # DEXT with DTYP 5
+        ],
+    )
     d.run_until_idle()
     c = d.counters()
     assert wire == [] and c["tx_drop_length"] == 2 and c["tx_drop_bad_desc"] == 1
@@ -202,9 +206,15 @@ def test_fuzz_descriptors_never_escape(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 0x1FFFF), st.sampled_from([1, 2, 4, 8]),
-                          st.integers(0, 2**64 - 1)), max_size=60),
-       st.lists(st.binary(min_size=0, max_size=200), max_size=8))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 0x1FFFF), st.sampled_from([1, 2, 4, 8]), st.integers(0, 2**64 - 1)
+        ),
+        max_size=60,
+    ),
+    st.lists(st.binary(min_size=0, max_size=200), max_size=8),
+)
 def test_fuzz_register_writes_never_raise(
     writes: list[tuple[int, int, int]], frames: list[bytes]
 ) -> None:
@@ -214,8 +224,9 @@ def test_fuzz_register_writes_never_raise(
         dev.write_register(spec.TDBAL.at(q), 4, BASE + q * 2048)
         dev.write_register(spec.RDBAL.at(q), 4, BASE + 0x20000 + q * 2048)
     for off, size, value in writes:
-        dev.write_register(off & ~(size - 1) if off % 7 else off, size,
-                           value & ((1 << (8 * size)) - 1))
+        dev.write_register(
+            off & ~(size - 1) if off % 7 else off, size, value & ((1 << (8 * size)) - 1)
+        )
         dev.read_register(off, size)
         dev.service()
     dev.receive(frames)

@@ -29,6 +29,6 @@ def platform() -> Platform:
 def lab(platform: Platform) -> Iterator[Lab]:
     """One booted guest named "a", shared by the tests of a module."""
     topology = default_specs(["a"], RunDir.new("test"))
-    with Lab(topology.vms, platform.qemu, platform.image, topology.run, platform.accel) as lab:
+    with Lab(topology, platform) as lab:
         lab.start()
         yield lab

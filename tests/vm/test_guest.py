@@ -42,7 +42,7 @@ def test_hostname_and_addresses_from_the_topology(lab: Lab) -> None:
 
 
 def test_output_share_is_readable_on_the_host(lab: Lab) -> None:
-    output = lab["a"].spec.shares[1].path
+    output = lab["a"].spec.share("output")
     lab["a"].run("echo written-by-guest > /mnt/output/evidence.txt", check=True)
     assert (output / "evidence.txt").read_text() == "written-by-guest\n"
 
@@ -69,7 +69,7 @@ def test_kernel_log_goes_to_the_run_directory(lab: Lab) -> None:
 
 def test_two_guests_boot_in_parallel(platform: Platform) -> None:
     topology = default_specs(["a", "b"], RunDir.new("test-parallel"))
-    with Lab(topology.vms, platform.qemu, platform.image, topology.run, platform.accel) as lab:
+    with Lab(topology, platform) as lab:
         boots = lab.start()
         assert set(boots) == {"a", "b"}
         assert lab["a"].run("hostname").output.strip() == "a"
@@ -78,7 +78,7 @@ def test_two_guests_boot_in_parallel(platform: Platform) -> None:
 
 def test_a_crashed_guest_is_reported_not_hung(platform: Platform) -> None:
     topology = default_specs(["a"], RunDir.new("test-crash"))
-    with Lab(topology.vms, platform.qemu, platform.image, topology.run, platform.accel) as lab:
+    with Lab(topology, platform) as lab:
         lab.start()
         vm = lab["a"]
         with pytest.raises(VmError) as raised:

@@ -22,7 +22,7 @@ from lab.topology import default_specs
 from lab.vm import Lab, terminate_on_sigterm
 p = provision.ensure()
 t = default_specs(["a", "b"], RunDir.new("test-teardown"))
-with terminate_on_sigterm(), Lab(t.vms, p.qemu, p.image, t.run, p.accel) as lab:
+with terminate_on_sigterm(), Lab(t, p) as lab:
     print("SOCKETS", lab._sockets, flush=True)
     lab.start()
     print("BOOTED", flush=True)
