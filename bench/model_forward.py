@@ -88,9 +88,12 @@ def main() -> int:
         n, elapsed, cpu = run(args.seconds / args.runs, args.ring, args.batch, not args.filter)
         pps = n / elapsed
         best = max(best, pps)
-        print(f"run {i}: {n} frames in {elapsed:.2f} s ({cpu / elapsed:.0%} CPU), "
-              f"{pps:,.0f} frames/s, {1e6 / pps:.2f} µs/frame, CPU-time rate "
-              f"{n / cpu:,.0f} frames/s", file=sys.stderr)
+        print(
+            f"run {i}: {n} frames in {elapsed:.2f} s ({cpu / elapsed:.0%} CPU), "
+            f"{pps:,.0f} frames/s, {1e6 / pps:.2f} µs/frame, CPU-time rate "
+            f"{n / cpu:,.0f} frames/s",
+            file=sys.stderr,
+        )
     print(f"ring {args.ring}, batch {args.batch}, best of {args.runs}", file=sys.stderr)
     print(f"model_forward_pps {best:.0f}")
     return 0

@@ -102,15 +102,19 @@ def render_header() -> str:
             out += _c_comment(f"{r.name} ({r.access.value}): {r.doc}")
             if r.is_array:
                 x = r.index_doc
-                out.append(_define(f"VNIC_{r.name}({x})",
-                                   f"(0x{r.offset:05x} + 0x{r.stride:x} * ({x}))"))
+                out.append(
+                    _define(f"VNIC_{r.name}({x})", f"(0x{r.offset:05x} + 0x{r.stride:x} * ({x}))")
+                )
                 out.append(_define(f"VNIC_{r.name}_COUNT", str(r.count)))
             else:
                 out.append(_define(f"VNIC_{r.name}", f"0x{r.offset:05x}"))
             for f in r.fields:
                 out += _field_defines(f"VNIC_{r.name}", f)
-    out += ["", "/* ---- Lab counters: index, name (for ethtool -S) ---- */",
-            "#define VNIC_LAB_COUNTERS(X) \\"]
+    out += [
+        "",
+        "/* ---- Lab counters: index, name (for ethtool -S) ---- */",
+        "#define VNIC_LAB_COUNTERS(X) \\",
+    ]
     out += [f"\tX({i}, {c.name}) \\" for i, c in enumerate(spec.LAB_COUNTERS)]
     out[-1] = out[-1].removesuffix(" \\")
     out.append(_define("VNIC_LAB_NUM_COUNTERS", str(len(spec.LAB_COUNTERS))))
@@ -204,31 +208,44 @@ def render_datasheet() -> str:
         "",
         *_title("PCI identity", "-"),
     ]
-    out += _table(["Item", "Value"], [
-        ["Vendor / device", f"``{spec.PCI_VENDOR_ID:04x}:{spec.PCI_DEVICE_ID:04x}``"],
-        ["Subsystem", f"``{spec.PCI_SUBSYSTEM_VENDOR_ID:04x}:{spec.PCI_SUBSYSTEM_ID:04x}``"],
-        ["Class", f"``0x{spec.PCI_CLASS_CODE:06x}`` (Ethernet controller)"],
-        ["BAR0", f"registers, 64-bit memory, {spec.BAR0_SIZE // 1024} KiB"],
-        ["BAR4", f"MSI-X table at ``0x{spec.MSIX_TABLE_OFFSET:x}``, PBA at "
-                 f"``0x{spec.MSIX_PBA_OFFSET:x}``, {spec.BAR4_SIZE // 1024} KiB"],
-        ["MSI-X vectors", str(spec.NUM_VECTORS)],
-        ["Queue pairs", str(spec.NUM_QUEUES)],
-    ], "30 70")
+    out += _table(
+        ["Item", "Value"],
+        [
+            ["Vendor / device", f"``{spec.PCI_VENDOR_ID:04x}:{spec.PCI_DEVICE_ID:04x}``"],
+            ["Subsystem", f"``{spec.PCI_SUBSYSTEM_VENDOR_ID:04x}:{spec.PCI_SUBSYSTEM_ID:04x}``"],
+            ["Class", f"``0x{spec.PCI_CLASS_CODE:06x}`` (Ethernet controller)"],
+            ["BAR0", f"registers, 64-bit memory, {spec.BAR0_SIZE // 1024} KiB"],
+            [
+                "BAR4",
+                f"MSI-X table at ``0x{spec.MSIX_TABLE_OFFSET:x}``, PBA at "
+                f"``0x{spec.MSIX_PBA_OFFSET:x}``, {spec.BAR4_SIZE // 1024} KiB",
+            ],
+            ["MSI-X vectors", str(spec.NUM_VECTORS)],
+            ["Queue pairs", str(spec.NUM_QUEUES)],
+        ],
+        "30 70",
+    )
     out += _title("Register map", "-")
     for section in spec.SECTIONS:
         out += _title(section, "~")
-        rows = [[f"``{r.name}``", _offset(r), r.access.value, f"``0x{r.reset:08X}``", r.doc]
-                for r in spec.REGISTERS if r.section == section]
-        out += _table(["Register", "Offset", "Access", "Reset", "Description"], rows,
-                      "14 26 6 12 42")
+        rows = [
+            [f"``{r.name}``", _offset(r), r.access.value, f"``0x{r.reset:08X}``", r.doc]
+            for r in spec.REGISTERS
+            if r.section == section
+        ]
+        out += _table(
+            ["Register", "Offset", "Access", "Reset", "Description"], rows, "14 26 6 12 42"
+        )
     out += _title("Bit fields", "-")
     for r in spec.REGISTERS:
         if not r.fields:
             continue
         out += [f".. rubric:: {r.name}", ""]
-        out += _table(["Bits", "Field", "Description"],
-                      [[_bits(f), f"``{f.name}``", _field_doc(f)] for f in r.fields],
-                      "10 20 70")
+        out += _table(
+            ["Bits", "Field", "Description"],
+            [[_bits(f), f"``{f.name}``", _field_doc(f)] for f in r.fields],
+            "10 20 70",
+        )
     out += _title("Descriptors", "-")
     for d in spec.DESCRIPTORS:
         out += _title(d.name, "~")
@@ -246,10 +263,14 @@ def render_datasheet() -> str:
         "``LABC_LO(i)`` first: it latches ``LABC_HI(i)``.",
         "",
     ]
-    out += _table(["i", "Name", "LABC_LO(i)", "Counts"], [
-        [str(i), f"``{c.name}``", f"``0x{spec.LABC_LO.at(i):05X}``", c.doc]
-        for i, c in enumerate(spec.LAB_COUNTERS)
-    ], "5 25 15 55")
+    out += _table(
+        ["i", "Name", "LABC_LO(i)", "Counts"],
+        [
+            [str(i), f"``{c.name}``", f"``0x{spec.LABC_LO.at(i):05X}``", c.doc]
+            for i, c in enumerate(spec.LAB_COUNTERS)
+        ],
+        "5 25 15 55",
+    )
     return "\n".join(out)
 
 
@@ -260,8 +281,7 @@ OUTPUTS = {HEADER: render_header, DATASHEET: render_datasheet}
 
 def stale() -> list[Path]:
     """Generated files whose content differs from what spec.py generates now."""
-    return [p for p, render in OUTPUTS.items()
-            if not p.exists() or p.read_text() != render()]
+    return [p for p, render in OUTPUTS.items() if not p.exists() or p.read_text() != render()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,8 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         old = stale()
         for p in old:
-            print(f"stale: {p.relative_to(ROOT)} (run python -m vnic.model.codegen)",
-                  file=sys.stderr)
+            print(
+                f"stale: {p.relative_to(ROOT)} (run python -m vnic.model.codegen)", file=sys.stderr
+            )
         return 1 if old else 0
     for p, render in OUTPUTS.items():
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -57,10 +57,18 @@ _BCAST = b"\xff" * 6
 _DECODE = spec.decode_map()
 #: statistics split in a low and a high register: reading low latches high
 _STAT_PAIRS = {
-    "GORCL": "GORC", "GOTCL": "GOTC", "TORL": "TOR", "QBRC_L": "QBRC", "QBTC_L": "QBTC",
+    "GORCL": "GORC",
+    "GOTCL": "GOTC",
+    "TORL": "TOR",
+    "QBRC_L": "QBRC",
+    "QBTC_L": "QBTC",
 }
 _STAT_HIGH = {
-    "GORCH": "GORC", "GOTCH": "GOTC", "TORH": "TOR", "QBRC_H": "QBRC", "QBTC_H": "QBTC",
+    "GORCH": "GORC",
+    "GOTCH": "GOTC",
+    "TORH": "TOR",
+    "QBRC_H": "QBRC",
+    "QBTC_H": "QBTC",
 }
 
 
@@ -403,8 +411,14 @@ class Vnic:
             wr["TDH", q] = partial(self._w_head, txr)
             wr["RDT", q] = partial(self._w_rdt, rxr)
             wr["TDT", q] = partial(self._w_tdt, txr)
-            for reg, ring in ((spec.RDBAL, rxr), (spec.RDBAH, rxr), (spec.RDLEN, rxr),
-                              (spec.TDBAL, txr), (spec.TDBAH, txr), (spec.TDLEN, txr)):
+            for reg, ring in (
+                (spec.RDBAL, rxr),
+                (spec.RDBAH, rxr),
+                (spec.RDLEN, rxr),
+                (spec.TDBAL, txr),
+                (spec.TDBAH, txr),
+                (spec.TDLEN, txr),
+            ):
                 wr[reg.name, q] = partial(self._w_base, ring, reg.at(q), reg.offset & 0xF == 0)
             wr["RXDCTL", q] = partial(self._w_dctl, rxr, spec.RXDCTL.at(q))
             wr["TXDCTL", q] = partial(self._w_dctl, txr, spec.TXDCTL.at(q))

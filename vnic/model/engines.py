@@ -62,9 +62,7 @@ _BCAST = b"\xff" * 6
 
 _TX_FAST_MASK_HI = (_TX_DEXT | _TX_DTYP_MASK | _TX_EOP) >> 16
 _TX_FAST_VAL_HI = (_TX_DEXT | _TX_DTYP_DATA | _TX_EOP) >> 16
-_DD_EOP_WORDS = memoryview(
-    _STATUS.pack(_RX_DD | _RX_EOP) * (spec.MAX_RING_BYTES // _DS)
-).cast("I")
+_DD_EOP_WORDS = memoryview(_STATUS.pack(_RX_DD | _RX_EOP) * (spec.MAX_RING_BYTES // _DS)).cast("I")
 _FIRST_BYTE = itemgetter(0)
 _DST = itemgetter(slice(0, 6))
 
@@ -273,9 +271,7 @@ def _tx_slow(
 # -------------------------------------------------------------------------------------------
 
 
-def rx_run(
-    dev: Vnic, ring: RxRing, frames: list[bytes], hashes: list[int] | None = None
-) -> int:
+def rx_run(dev: Vnic, ring: RxRing, frames: list[bytes], hashes: list[int] | None = None) -> int:
     """Write ``frames`` into the free descriptors of ``ring`` (spec §4.2).
 
     ``frames`` have passed the length and address filters. Frames that find no free

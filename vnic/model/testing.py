@@ -20,7 +20,9 @@ _RXD_READ = struct.Struct(spec.ADV_RX_DESC.format("read").struct_format)
 _RXWB = struct.Struct(spec.ADV_RX_DESC.format("wb").struct_format)
 _TXF = spec.ADV_TX_DESC.format("read")
 TXD_CMD = (
-    _TXF.field("EOP").mask | _TXF.field("IFCS").mask | _TXF.field("DEXT").mask
+    _TXF.field("EOP").mask
+    | _TXF.field("IFCS").mask
+    | _TXF.field("DEXT").mask
     | _TXF.field("DTYP").value("DATA")
 )
 TXD_EOP = _TXF.field("EOP").mask
@@ -122,11 +124,20 @@ class MiniDriver:
         assert self.rd(spec.RDRXCTL.at()) & spec.RDRXCTL.mask("DMAIDONE")
         # 4: link to 10G serial
         autoc = self.rd(spec.AUTOC.at()) & ~spec.AUTOC.mask("LMS")
-        self.wr(spec.AUTOC.at(), autoc | spec.AUTOC.field("LMS").value("10G_SERIAL")
-                | spec.AUTOC.mask("AN_RESTART"))
+        self.wr(
+            spec.AUTOC.at(),
+            autoc | spec.AUTOC.field("LMS").value("10G_SERIAL") | spec.AUTOC.mask("AN_RESTART"),
+        )
         # 5: read the statistics once to clear them
-        for off in (spec.GPRC.at(), spec.GPTC.at(), spec.GORCL.at(), spec.GORCH.at(),
-                    spec.GOTCL.at(), spec.GOTCH.at(), spec.MPC.at(0)):
+        for off in (
+            spec.GPRC.at(),
+            spec.GPTC.at(),
+            spec.GORCL.at(),
+            spec.GORCH.at(),
+            spec.GOTCL.at(),
+            spec.GOTCH.at(),
+            spec.MPC.at(0),
+        ):
             self.rd(off)
         # 6: RX global
         self.clear_bits(spec.RXCTRL.at(), spec.RXCTRL.mask("RXEN"))
@@ -144,8 +155,9 @@ class MiniDriver:
         if promisc:
             self.set_bits(spec.FCTRL.at(), spec.FCTRL.mask("MPE", "UPE"))
 
-    def setup_tx(self, q: int, count: int = 512, buf_size: int = 2048,
-                 head_wb: bool = False) -> TxQueue:
+    def setup_tx(
+        self, q: int, count: int = 512, buf_size: int = 2048, head_wb: bool = False
+    ) -> TxQueue:
         """Program TX ring ``q`` and enable it (spec §4.3 step 1, §5 step 8)."""
         base = self.alloc(count * DS)
         txq = TxQueue(q, base, count, self.alloc(count * buf_size), buf_size)
@@ -157,8 +169,9 @@ class MiniDriver:
         if head_wb:
             self.head_wb_addr = self.alloc(64)
             self.wr(spec.TDWBAH.at(q), self.head_wb_addr >> 32)
-            self.wr(spec.TDWBAL.at(q), (self.head_wb_addr & 0xFFFFFFFC)
-                    | spec.TDWBAL.mask("HEAD_WB_EN"))
+            self.wr(
+                spec.TDWBAL.at(q), (self.head_wb_addr & 0xFFFFFFFC) | spec.TDWBAL.mask("HEAD_WB_EN")
+            )
         self.wr(spec.TXDCTL.at(q), spec.TXDCTL.mask("ENABLE") | 32 | 1 << 8 | 1 << 16)
         assert self.rd(spec.TXDCTL.at(q)) & spec.TXDCTL.mask("ENABLE"), "TX queue not enabled"
         self.tx[q] = txq
@@ -217,8 +230,10 @@ class MiniDriver:
             buf = txq.buf_base + slot * txq.buf_size
             self.poke(buf, frame)
             rs = TXD_RS if rs_each or i == n - 1 else 0
-            self.poke(txq.base + slot * DS, _TXD.pack(
-                buf, len(frame) | TXD_CMD | rs, len(frame) << TXD_PAYLEN_SHIFT))
+            self.poke(
+                txq.base + slot * DS,
+                _TXD.pack(buf, len(frame) | TXD_CMD | rs, len(frame) << TXD_PAYLEN_SHIFT),
+            )
             if rs:
                 txq.rs_slots.append(slot)
             slot = (slot + 1) % txq.count
@@ -278,8 +293,9 @@ class MiniDriver:
             if staterr & RX_EOP:
                 frames.append(b"" if staterr & RX_ERRORS else b"".join(parts))
                 parts = []
-            self.poke(rxq.base + slot * DS, _RXD_READ.pack(
-                rxq.buf_base + slot * rxq.buf_size, 0))  # re-arm: hdr_addr 0 clears DD
+            self.poke(
+                rxq.base + slot * DS, _RXD_READ.pack(rxq.buf_base + slot * rxq.buf_size, 0)
+            )  # re-arm: hdr_addr 0 clears DD
             slot = (slot + 1) % rxq.count
             seen += 1
             if not parts:
