@@ -80,7 +80,7 @@ ROOTFS_RECIPE = hash_text("rootfs-v2", debian.SUITE, *RUNTIME_PACKAGES, *PRUNE)
 class GuestImage:
     """A bootable guest: what the launcher needs."""
 
-    kernel: Path
+    kernel: Path  # uncompressed vmlinux, booted through its PVH entry
     initrd: Path
     rootfs: Path
     kernel_version: str
@@ -112,7 +112,7 @@ def image_layer() -> Layer:
     return Layer(
         "image",
         hash_text(
-            "image-v1",
+            "image-v2",
             BUILDROOT_RECIPE,
             ROOTFS_RECIPE,
             modules_layer().key,
@@ -132,7 +132,7 @@ def find() -> GuestImage | None:
         return None
     facts = layer.manifest()
     return GuestImage(
-        kernel=layer.path / "vmlinuz",
+        kernel=layer.path / "vmlinux",
         initrd=layer.path / "initrd.gz",
         rootfs=layer.path / "rootfs.ext4",
         kernel_version=str(facts["kernel_version"]),
@@ -249,6 +249,42 @@ def ensure_modules(steps: Steps, build: Layer) -> Layer:
     return layer
 
 
+#: zstd's frame magic; Debian compresses its kernels with zstd.
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: What the kernel appends to a signed module (see scripts/sign-file.c).
+SIGNATURE_MAGIC = b"~Module signature appended~\n"
+
+
+def uncompressed_kernel(bzimage: bytes) -> bytes:
+    """The ELF vmlinux inside a zstd bzImage.
+
+    QEMU boots an ELF kernel through its PVH entry point directly, skipping the
+    decompressor and the real-mode set-up: under TCG that saves ~0.8 s per boot.
+    """
+    offset = bzimage.find(ZSTD_MAGIC)
+    if offset < 0:
+        raise ProvisionError("the kernel image is not zstd-compressed; cannot extract vmlinux")
+    # zstd complains about the bzImage's bytes after the frame, but the frame is complete.
+    proc = subprocess.run(["zstd", "-dc"], input=bzimage[offset:], capture_output=True)
+    if not proc.stdout.startswith(b"\x7fELF"):
+        raise ProvisionError(f"could not extract vmlinux: {proc.stderr.decode()[:200]}")
+    return proc.stdout
+
+
+def strip_signature(module: bytes) -> bytes:
+    """A module without its appended signature.
+
+    The guest kernel does not enforce signatures, and checking one costs ~20 ms
+    per module under TCG; our own modules are unsigned anyway.
+    """
+    if not module.endswith(SIGNATURE_MAGIC):
+        return module
+    # struct module_signature (12 bytes) ends with the big-endian signature length.
+    end = len(module) - len(SIGNATURE_MAGIC)
+    signature_length = int.from_bytes(module[end - 4 : end], "big")
+    return module[: end - 12 - signature_length]
+
+
 def kernel_version(root: Path) -> str:
     kernels = sorted((root / "boot").glob("vmlinuz-*"))
     if len(kernels) != 1:
@@ -285,7 +321,7 @@ def _install_modules(build: Path, modules: list[Path], target: Path, version: st
         data = subprocess.run(
             ["xz", "-dc", str(build / module.relative_to("/"))], capture_output=True, check=True
         ).stdout
-        dest.write_bytes(data)
+        dest.write_bytes(strip_signature(data))
         installed.append(str(relative.with_suffix("")))
     return installed
 
@@ -294,7 +330,8 @@ def _pack_image(
     steps: Steps, build: Layer, runtime: Layer, modules: Layer, out: Path
 ) -> dict[str, object]:
     version = kernel_version(build.path)
-    shutil.copy2(build.path / "boot" / f"vmlinuz-{version}", out / "vmlinuz")
+    bzimage = (build.path / "boot" / f"vmlinuz-{version}").read_bytes()
+    (out / "vmlinux").write_bytes(uncompressed_kernel(bzimage))
 
     steps.note("stage-0 initramfs")
     stage0_modules = _module_closure(steps, build.path, version, STAGE0_MODULES)

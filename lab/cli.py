@@ -219,7 +219,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    """Attach your terminal to a guest's serial shell (leave with Ctrl-])."""
+    """Attach your terminal to a shell in a guest (leave with Ctrl-])."""
     try:
         status = supervisor.request(args.name, {"op": "status"}, timeout=5)
     except ConnectionError as error:
@@ -230,12 +230,12 @@ def cmd_console(args: argparse.Namespace) -> int:
         err.print(f"no VM {args.vm!r} in lab {args.name}")
         return 2
     err.print(
-        f"[dim]serial console of {args.vm}; kernel messages are silenced here, the full "
-        f"log is {facts['logs']}/serial.log. Leave with Ctrl-].[/]"
+        f"[dim]console of {args.vm}; kernel messages go to {facts['logs']}/serial.log, "
+        "not here. Leave with Ctrl-].[/]"
     )
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(facts["serial_socket"])
-        sock.sendall(b"dmesg -n 1\n")
+        sock.connect(facts["console_socket"])
+        sock.sendall(b"\n")  # a fresh prompt
         _bridge(sock)
     return 0
 

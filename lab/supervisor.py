@@ -87,7 +87,7 @@ def _status(lab: Lab) -> dict[str, Any]:
                 "alive": vm.alive,
                 "pid": vm.process.pid if vm.process else None,
                 "boot_seconds": vm.boot_seconds,
-                "serial_socket": str(vm.serial_socket),
+                "console_socket": str(vm.console_socket),
                 "logs": str(vm.logs),
             }
             for name, vm in lab.vms.items()

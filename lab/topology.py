@@ -56,25 +56,19 @@ class Topology:
     wire: dict[str, Any] | None = None
 
 
-def guest_spec(name: str, index: int, run: RunDir, submission: Path | None = None) -> VmSpec:
+def guest_spec(name: str, run: RunDir, submission: Path | None = None) -> VmSpec:
     """A guest with the project (read-only), a submission (read-only) and an output share."""
     output = run.path / name / "output"
     output.mkdir(parents=True, exist_ok=True)
     shares = [Share("project", PROJECT), Share("output", output, readonly=False)]
     if submission is not None:
         shares.append(Share("submission", submission))
-    return VmSpec(
-        name=name,
-        mac=f"02:72:6c:00:00:{index + 1:02x}",
-        ip=f"{PREFIX}.{index + 1}/15",
-        ip6=f"fd72:6c::{index + 1}/64",
-        shares=shares,
-    )
+    return VmSpec(name=name, shares=shares)
 
 
 def default_specs(names: list[str], run: RunDir, submission: Path | None = None) -> Topology:
     """Guests without NICs (the platform's own tests and demo)."""
-    return Topology([guest_spec(name, i, run, submission) for i, name in enumerate(names)], run)
+    return Topology([guest_spec(name, run, submission) for name in names], run)
 
 
 def wired(
@@ -92,9 +86,12 @@ def wired(
     """
     topology = default_specs(names, run)
     ports: dict[str, Any] = {}
-    for vm in topology.vms:
+    for index, vm in enumerate(topology.vms, start=1):
         vm.port = vm.name
         vm.modules = list(modules or [])
+        vm.mac = f"02:72:6c:00:00:{index:02x}"
+        vm.ip = f"{PREFIX}.{index}/15"
+        vm.ip6 = f"fd72:6c::{index}/64"
         ports[vm.name] = {"mac": vm.mac}
     extra = dict(link or {})
     if "pcap" in extra:

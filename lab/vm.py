@@ -6,8 +6,11 @@ where it truly works), with:
 * guest RAM as a shared memfd, so the vNIC model can DMA into it;
 * the command channel on a virtio console whose socket *we* listen on (QEMU
   connects at start-up, so nothing the guest says before we look is lost);
-* the serial port (kernel log + a human's shell) on a socket QEMU listens on,
-  logged to ``serial.log`` in the run directory;
+* the serial port carrying the kernel log into ``serial.log`` in the run
+  directory (a file always accepts, so a chatty kernel is not slowed down by
+  a UART waiting for a reader);
+* a second virtio console with a shell for humans (``ringlab console``), on a
+  socket QEMU listens on: no kernel messages there;
 * 9p shares (project and submission read-only, output read-write).
 
 A :class:`Lab` boots several VMs in parallel and is a context manager: on
@@ -77,7 +80,7 @@ class Vm:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.sockets = sockets / spec.name
         self.sockets.mkdir(parents=True, exist_ok=True)
-        self.serial_socket = self.sockets / "serial.sock"
+        self.console_socket = self.sockets / "console.sock"
         self.process: subprocess.Popen[bytes] | None = None
         self.console: Console | None = None
         self.boot_seconds: float | None = None
@@ -110,13 +113,13 @@ class Vm:
             "-initrd", str(image.initrd),
             "-append", " ".join(args),
             "-drive", f"file={image.rootfs},if=virtio,format=raw,snapshot=on",
-            "-chardev",
-            f"socket,id=serial0,path={self.serial_socket},server=on,wait=off,"
-            f"logfile={self.logs / 'serial.log'},logappend=on",
+            "-chardev", f"file,id=serial0,path={self.logs / 'serial.log'},append=on",
             "-serial", "chardev:serial0",
             "-device", "virtio-serial-pci",
             "-chardev", f"socket,id=cmd,path={command_socket},server=off",
             "-device", "virtconsole,chardev=cmd",
+            "-chardev", f"socket,id=human,path={self.console_socket},server=on,wait=off",
+            "-device", "virtconsole,chardev=human",
         )  # fmt: skip
         for share in spec.shares:
             readonly = ",readonly=on" if share.readonly else ""
