@@ -202,8 +202,7 @@ def _print_status(name: str, status: dict[str, Any]) -> None:
 
 def cmd_exec(args: argparse.Namespace) -> int:
     """Run a command in a guest of a running lab; its exit status becomes ours."""
-    words = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    command = " ".join(words)
+    command = " ".join(args.argv)
     try:
         reply = supervisor.request(
             args.name, {"op": "exec", "vm": args.vm, "command": command, "timeout": args.timeout}
@@ -290,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", cmd_status).add_argument("--json", action="store_true")
     p = add("exec", cmd_exec)
     p.add_argument("vm")
-    p.add_argument("argv", nargs=argparse.REMAINDER, help="-- CMD ...")
+    p.add_argument("argv", nargs="*", metavar="CMD", help="the command, after --")
     p.add_argument("--name", default="default")
     p.add_argument("--timeout", type=float, default=60.0)
     p = add("console", cmd_console)
@@ -302,8 +301,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(words: list[str]) -> argparse.Namespace:
+    """Parse a command line; everything after "--" is the guest command, options and all."""
+    tail: list[str] = []
+    if "--" in words:
+        split = words.index("--")
+        words, tail = words[:split], words[split + 1 :]
+    args = build_parser().parse_args(words)
+    if hasattr(args, "argv"):
+        args.argv += tail
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else list(argv))
     try:
         return int(args.func(args))
     except (ProvisionError, VmError) as error:

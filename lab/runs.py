@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +35,7 @@ class RunDir:
         root = runs_root()
         root.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = root / f"{stamp}-{label}-{os.getpid()}"
-        path.mkdir()
+        path = Path(tempfile.mkdtemp(prefix=f"{stamp}-{label}-", dir=root))
         prune(root)
         return cls(path)
 
