@@ -149,7 +149,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start a lab in the background (guests stay up until `ringlab down`)."""
-    status = supervisor.start_detached(args.name, args.vms or ["a"])
+    modules = None if args.wired is None else [m for m in args.wired.split(",") if m]
+    status = supervisor.start_detached(args.name, args.vms or ["a"], modules)
     if not status.get("ok"):
         err.print(f"[red]lab {args.name} failed:[/] {status.get('error')}")
         return 1
@@ -205,7 +206,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
     command = " ".join(args.argv)
     try:
         reply = supervisor.request(
-            args.name, {"op": "exec", "vm": args.vm, "command": command, "timeout": args.timeout}
+            args.name,
+            {"op": "exec", "vm": args.vm, "command": command, "timeout": args.timeout},
+            timeout=args.timeout + 30,  # the guest's own timeout answers first
         )
     except ConnectionError as error:
         err.print(str(error))
@@ -267,7 +270,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """Counters of a running vNIC fabric (ports, links, devices)."""
     from vnic.__main__ import main as vnic_main
 
-    return vnic_main(["stats", "--run-dir", str(args.run_dir), *(["--json"] if args.json else [])])
+    fabric = args.run_dir
+    if fabric is None:
+        try:
+            fabric = supervisor.request(args.name, {"op": "status"}, timeout=5).get("fabric")
+        except ConnectionError as error:
+            err.print(str(error))
+            return 2
+        if fabric is None:
+            err.print(f"lab {args.name} has no vNIC fabric (start it with `ringlab up --wired`)")
+            return 2
+    return vnic_main(["stats", "--run-dir", str(fabric), *(["--json"] if args.json else [])])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,6 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("up", cmd_up)
     p.add_argument("vms", nargs="*", help="guest names (default: a)")
     p.add_argument("--name", default="default", help="lab name")
+    p.add_argument(
+        "--wired",
+        metavar="MODULES",
+        nargs="?",
+        const="",
+        help="give each guest a vNIC port on a shared wire; load these guest modules (a,b,...)",
+    )
     add("down", cmd_down).add_argument("--name", default="default")
     add("status", cmd_status).add_argument("--json", action="store_true")
     p = add("exec", cmd_exec)
@@ -296,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("vm")
     p.add_argument("--name", default="default")
     p = add("stats", cmd_stats)
-    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--name", default="default", help="a lab started with `ringlab up --wired`")
+    p.add_argument("--run-dir", type=Path, help="or the directory of a fabric's control.sock")
     p.add_argument("--json", action="store_true")
     return parser
 
