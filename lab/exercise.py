@@ -41,15 +41,24 @@ def steps_of(exercise: Exercise) -> dict[int, str]:
 
 
 def goal(exercise: Exercise, step: int) -> str:
-    """The handout's paragraph for step ``step`` (reST markup left as it is)."""
+    """The handout's text for step ``step`` (reST markup left as it is), re-flowed."""
     if not exercise.handout.is_file():
         return ""
-    text = exercise.handout.read_text()
-    match = re.search(rf"^Step {step}\b.*?(?=^Step \d|^\S.*\n[=\-~^]{{3,}}|\Z)", text, re.M | re.S)
-    if not match:
+    lines = exercise.handout.read_text().splitlines()
+    underline = re.compile(r"[=\-~^]{3,}")
+    start = next((i for i, line in enumerate(lines) if re.match(rf"Step {step}\b", line)), None)
+    if start is None:
         return ""
+    body: list[str] = []
+    for i in range(start, len(lines)):
+        line = lines[i]
+        heading = i + 1 < len(lines) and underline.fullmatch(lines[i + 1]) and line.strip()
+        if i > start and (re.match(r"Step \d", line) or heading):
+            break  # the next step or section
+        if not underline.fullmatch(line):
+            body.append(line)
     # One paragraph per blank-line block, re-flowed for the terminal.
-    blocks = re.split(r"\n\s*\n", match.group(0).strip())
+    blocks = re.split(r"\n\s*\n", "\n".join(body).strip())
     return "\n\n".join(" ".join(block.split()) for block in blocks)
 
 
@@ -127,9 +136,13 @@ def walk(
         index = 0
         while index < len(chosen):
             number = chosen[index]
-            console.rule(f"Step {number}: {steps.get(number, '')}")
-            if text := goal(exercise, number):
-                console.print(Panel(text, title="goal", border_style="blue"))
+            text = goal(exercise, number)
+            heading, _, rest = text.partition("\n\n")
+            if len(heading) > 80 or not heading.startswith(f"Step {number}"):
+                heading, rest = f"Step {number}: {steps.get(number, '')}", text
+            console.rule(heading)
+            if rest:
+                console.print(Panel(rest, title="goal", border_style="blue"))
             stage_submission(workdir, session.submission, exercise.max_submission_bytes)
             report = runner.run_checks(session, hidden, ["--step", str(number)])
             show(session, report)

@@ -80,3 +80,14 @@ def test_exercises_are_found_by_number_name_or_folder() -> None:
     assert find_exercise("00", root=starter.FIXTURES).path == sample
     with pytest.raises(ExerciseError, match="no exercise"):
         find_exercise("99", root=starter.FIXTURES)
+
+
+def test_steps_and_goals_come_from_solution_and_handout() -> None:
+    from lab.exercise import goal, steps_of
+
+    sockets = find_exercise("01-sockets")
+    assert list(steps_of(sockets)) == [1, 2, 3, 4]
+    text = goal(sockets, 2)
+    assert text.startswith("Step 2: ``sendmmsg()`` batches\n\n``TODO 2``")
+    assert "Step 3" not in text and "-----" not in text
+    assert goal(sockets, 9) == ""
