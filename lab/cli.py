@@ -302,6 +302,21 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render a saved JSON grade report as text, Gradescope results or JUnit XML."""
+    from lab.grading import reports
+    from lab.grading.model import GradeReport
+
+    rendered = reports.render(
+        GradeReport.from_json(json.loads(args.report.read_text())), args.format
+    )
+    if args.out:
+        args.out.write_text(rendered)
+    else:
+        sys.stdout.write(rendered)
+    return 0
+
+
 def cmd_grade_batch(args: argparse.Namespace) -> int:
     """Grade every submission folder under DIR, N at a time; write reports and a CSV."""
     from rich.progress import Progress
@@ -393,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=Path, help="a folder of hidden checks")
     p.add_argument("--format", default="text", choices=["text", "json", "gradescope", "junit"])
     p.add_argument("--out", type=Path, help="write the report here (default: stdout)")
+    p = add("report", cmd_report)
+    p.add_argument("report", type=Path, help="a report written with --format json")
+    p.add_argument("--format", default="text", choices=["text", "json", "gradescope", "junit"])
+    p.add_argument("--out", type=Path)
     p = add("grade-batch", cmd_grade_batch)
     p.add_argument("exercise")
     p.add_argument("dir", type=Path, help="one folder per submission")

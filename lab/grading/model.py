@@ -88,7 +88,7 @@ def find_exercise(name: str, root: Path = EXERCISES) -> Exercise:
         if (p / "exercise.toml").is_file() and (p.name == name or p.name.split("-")[0] == name)
     )
     if not matches:
-        known = sorted(p.name for p in root.glob("*/exercise.toml")) if root.is_dir() else []
+        known = sorted(p.parent.name for p in root.glob("*/exercise.toml")) if root.is_dir() else []
         raise ExerciseError(f"no exercise {name!r} (known: {', '.join(known) or 'none'})")
     return Exercise.load(matches[0])
 
