@@ -299,7 +299,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         err.print(f"{report.score:g} / {report.max_score:g} points; report in {args.out}")
     else:
         sys.stdout.write(rendered)
-    return 0
+    for error in report.errors:
+        err.print(f"[red]the grader could not grade:[/] {error}")
+    # 0: graded, whatever the score; 1: the report says why it could not grade.
+    return 1 if report.errors else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -27,6 +27,8 @@ from lab.grading import plugin
 from lab.grading.model import CheckResult, Exercise, GradeReport, Status
 from lab.grading.session import SubmissionError
 
+#: A grade that takes longer than this has a grader bug: kill it, report no grade.
+GRADE_TIMEOUT = 1800.0
 #: pytest's own configuration for a grade: nothing from the project's pytest settings.
 PYTEST_INI = """[pytest]
 python_files = check_*.py
@@ -155,7 +157,16 @@ def grade_batch(
         if hidden:
             cmd += ["--hidden", str(hidden)]
         with open(out_dir / f"{path.name}.log", "w") as log:
-            subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            try:
+                subprocess.run(
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    timeout=GRADE_TIMEOUT,
+                )
+            except subprocess.TimeoutExpired:  # killed; its guests die with it (PDEATHSIG)
+                return path.name, None
         try:
             return path.name, GradeReport.from_json(json.loads(target.read_text()))
         except (OSError, ValueError, KeyError):

@@ -193,12 +193,18 @@ class GradingLab:
         )
 
     def start(self, vm: str, command: str, timeout: float, tag: str) -> None:
-        """Start ``command`` in the background in ``vm`` (a receiver, a server)."""
+        """Start ``command`` in the background in ``vm`` (a receiver, a server).
+
+        The pid file names the ``timeout`` process: stopping it forwards the signal to
+        the program (``timeout`` runs it in a process group of its own, so killing
+        our group would miss it).  Output goes through ``head -c`` like :meth:`run`'s.
+        """
         lab = self.ensure()
         base = f"/tmp/.rl-bg-{tag}"
         inner = (
-            f"echo $$ > {base}.pid; ( timeout -k 2 {timeout:.1f} sh -c {shlex.quote(command)}; "
-            f"echo $? > {base}.rc ) 2>&1 | head -c {PROGRAM_OUTPUT_CAP} > {base}.out"
+            f"( timeout -k 2 {timeout:.1f} sh -c {shlex.quote(command)} 2>&1 & "
+            f"echo $! > {base}.pid; wait $!; echo $? > {base}.rc ) "
+            f"| head -c {PROGRAM_OUTPUT_CAP} > {base}.out"
         )
         lab[vm].run(
             f"rm -f {base}.*; setsid sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 & "
@@ -210,13 +216,13 @@ class GradingLab:
         """Wait for a background program (or stop it first) and return what it did."""
         base = f"/tmp/.rl-bg-{tag}"
         lab = self.ensure()
-        kill = f"kill -TERM -- -$(cat {base}.pid) 2>/dev/null; " if stop else ""
+        kill = f"kill -TERM $(cat {base}.pid) 2>/dev/null; " if stop else ""
         waited = max(1.0, timeout)
         line = (
-            f"{kill}end=$(( $(date +%s) + {int(waited)} )); "
+            f"{kill}end=$(( $(date +%s) + {int(waited + 0.999)} )); "
             f"while [ ! -e {base}.rc ] && [ $(date +%s) -lt $end ]; do sleep 0.1; done; "
-            f"[ -e {base}.rc ] || kill -KILL -- -$(cat {base}.pid) 2>/dev/null; "
-            f"sleep 0.1; cat {base}.out; printf '\\n@@rc %s\\n' \"$(cat {base}.rc 2>/dev/null "
+            f"[ -e {base}.rc ] || kill -KILL $(cat {base}.pid) 2>/dev/null; "
+            f"sleep 0.2; cat {base}.out; printf '\\n@@rc %s\\n' \"$(cat {base}.rc 2>/dev/null "
             '|| echo 124)"'
         )
         started = time.monotonic()

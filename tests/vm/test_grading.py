@@ -146,3 +146,28 @@ def test_exercise_driver_walks_the_steps_on_one_lab(platform: Platform, tmp_path
     assert solved.returncode == 0, solved.stderr
     assert solved.stderr.count("booting the lab") == 1
     assert "Step 2" in solved.stderr and "failed" not in solved.stderr
+
+
+def test_background_programs_and_the_budget(platform: Platform, runs: Path) -> None:
+    """What network checks stand on: a server started in the background, waited for,
+    stopped; a program that ends by itself is collected with its status and output."""
+    from lab.grading.model import Exercise
+    from lab.grading.plugin import GradingSession
+
+    session = GradingSession.create(Exercise.load(SAMPLE), SAMPLE / "solution", "bg")
+    try:
+        lab = session.lab
+        lab.start("a", "echo started; sleep 30", 20, "server")
+        lab.start("a", "echo done; exit 3", 20, "quick")
+        quick = lab.collect("a", "quick", 10)
+        assert (quick.status, quick.output.strip(), quick.timed_out) == (3, "done", False)
+        stopped = lab.collect("a", "server", 5, stop=True)
+        assert "started" in stopped.output and not stopped.timed_out
+        assert lab.run("a", "pgrep -x sleep", 5).status == 1  # the program is gone
+        hung = lab.run("a", "sleep 60", 2)
+        assert hung.timed_out and hung.seconds < 10
+        assert lab.run("a", "echo still usable", 5).output.strip() == "still usable"
+        assert lab.boots == 1
+    finally:
+        session.close()
+    assert qemus_of(runs) == []
