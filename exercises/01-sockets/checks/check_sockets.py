@@ -74,6 +74,18 @@ def delta(before: dict[str, Any], after: dict[str, Any], port: str, key: str) ->
     return read(after) - read(before)
 
 
+def where_lost(before: dict[str, Any], after: dict[str, Any], guest: Budget) -> str:
+    """Where datagrams that reached b's port went missing (for failure messages)."""
+    wire = delta(before, after, "b", "rx_frames")
+    no_desc = delta(before, after, "b", "device.rx_drop_no_desc")
+    socket_full = guest.run("b", "nstat -az UdpRcvbufErrors | awk 'NR > 1 {print $2}'")
+    return (
+        f"the wire delivered {wire} frames to b; b's device dropped {no_desc} for want of RX "
+        f"descriptors; b's sockets dropped {socket_full.output.strip() or '?'} "
+        "(receive buffer full, since boot)"
+    )
+
+
 def device_costs(before: dict[str, Any], after: dict[str, Any], measure: Measure) -> None:
     """Doorbells and interrupts per packet, as the device counted them."""
     measure("doorbells/packet at a", delta(before, after, "a", "device.doorbells") / COUNT)
@@ -92,8 +104,17 @@ def test_nic_up(grading: GradingSession, lab: Any, guest: Budget) -> None:
         mac = lab[name].spec.mac
         found = guest.run(name, f"ip -o link | grep -qi '{mac}'")
         assert found.ok, f"guest {name} has no interface with MAC {mac} (is vnic.ko loaded?)"
+        # The deepest rings the driver allows: a burst of 1000 datagrams must wait in
+        # b's RX ring while b's vCPU (under TCG) catches up, not be dropped for want of
+        # descriptors.  The steps measure the sockets path, not a shallow ring.
+        guest.run(
+            name,
+            f"i=$(ip -o link | awk -F': ' 'tolower($0) ~ /{mac}/ {{print $2; exit}}'); "
+            "set -- $(ethtool -g $i | awk '/^RX:|^TX:/ {print $2}' | head -2); "
+            "ethtool -G $i rx $1 tx $2 2>/dev/null; true",
+        )
     before = grading.lab.port_counters()
-    ping = guest.run("a", f"ping -c 1 -W 3 {PEER}")
+    ping = guest.run("a", f"ping -c 1 -W 5 {PEER}")
     assert ping.ok, f"198.18.0.1 cannot reach {PEER}: {ping.explain()}"
     assert delta(before, grading.lab.port_counters(), "b", "rx_frames") >= 1
     # A deep receive buffer: a slow receiver shows up as time, not as loss.
@@ -136,11 +157,12 @@ def test_sendto(grading: GradingSession, guest: Budget, measure: Measure) -> Non
     after = grading.lab.port_counters()
     assert run.ok, run.explain()
     sent = last_json(run, "sender.py")
+    wire = delta(before, after, "b", "rx_frames")
     assert sink["valid"] == COUNT and sink["duplicates"] == 0 and sink["foreign"] == 0, (
         f"b received {sink['valid']} of the {COUNT} datagrams intact "
-        f"({sink['duplicates']} duplicates, {sink['foreign']} not of this run)"
+        f"({sink['duplicates']} duplicates, {sink['foreign']} not of this run): "
+        + where_lost(before, after, guest)
     )
-    wire = delta(before, after, "b", "rx_frames")
     assert wire >= COUNT, f"only {wire} frames reached b's port on the wire"
     seconds = float(sent["seconds"])
     assert 0 < seconds <= run.seconds, f"sender.py reports {seconds} s, which cannot be"
@@ -154,7 +176,7 @@ def test_sendto(grading: GradingSession, guest: Budget, measure: Measure) -> Non
     timeout=60,
     step=2,
     depends=["nic_up", "parses"],
-    hint="send_batched(): fill an MmsgBatch and call libc.sendmmsg() once per batch",
+    hint="send_batched(): one libc.sendmmsg(fd, slots.at(sent), n, 0) per batch of n",
 )
 def test_sendmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> None:
     """Step 2: the same datagrams in sendmmsg() batches: fewer system calls"""
@@ -174,7 +196,10 @@ def test_sendmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> N
     assert run.ok, run.explain()
     sent = last_json(run, "sender.py")
     calls = syscalls(run)
-    assert sink["valid"] == COUNT, f"b received {sink['valid']} of the {COUNT} datagrams intact"
+    assert sink["valid"] == COUNT, (
+        f"b received {sink['valid']} of the {COUNT} datagrams intact: "
+        + where_lost(before, after, guest)
+    )
     per_packet = calls["sendto"] + calls["sendmsg"]
     assert per_packet == 0, f"{per_packet} sendto()/sendmsg() calls: that is not batching"
     assert 1 <= calls["sendmmsg"] <= COUNT // 8, (
@@ -201,21 +226,25 @@ def test_recvmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> N
     guest.start(
         "b",
         f"cd {SUB} && sh {TOOLS}/syscount.sh python3 receiver.py --port 9003 --count {COUNT} "
-        f"--nonce {nonce} --mode recvmmsg --batch 32 --idle 4",
+        f"--nonce {nonce} --mode recvmmsg --batch 32 --idle 15",
         "receiver",
     )
     wait_bound(guest, "b", 9003)
+    before = grading.lab.port_counters()
     blast = guest.run(
         "a",
         f"python3 {TOOLS}/udp_tool.py blast --dest {PEER}:9003 --count {COUNT} --nonce {nonce}",
     )
-    assert blast.ok, f"the exercise's sender failed: {blast.explain()}"
     received = guest.collect("b", "receiver")
+    # The student's receiver first: when it dies, the blaster's errors only follow from it.
     assert received.ok, received.explain()
+    assert blast.ok, f"the exercise's sender failed: {blast.explain()}"
+    after = grading.lab.port_counters()
     report = last_json(received, "receiver.py")
     calls = syscalls(received)
     assert report["valid"] == COUNT and report["seq_sum"] == COUNT * (COUNT - 1) // 2, (
-        f"receiver.py took {report['valid']} of {COUNT} datagrams intact"
+        f"receiver.py took {report['valid']} of {COUNT} datagrams intact: "
+        + where_lost(before, after, guest)
     )
     assert calls["recvfrom"] + calls["recvmsg"] == 0, "one recvfrom() per datagram is step 1"
     assert 1 <= calls["recvmmsg"] <= COUNT, f"{calls['recvmmsg']} recvmmsg() calls"
@@ -235,11 +264,14 @@ def test_request_response(grading: GradingSession, guest: Budget, measure: Measu
     wait_bound(guest, "b", 9100, "t")
     before = grading.lab.port_counters()
     load = guest.run(
-        "a", f"python3 {TOOLS}/rr_client.py --server {PEER}:9100 --conns 16 --requests 50"
+        "a",
+        f"python3 {TOOLS}/rr_client.py --server {PEER}:9100 --conns 16 --requests 50 --patience 3",
     )
     server = guest.collect("b", "server", stop=True)
     after = grading.lab.port_counters()
-    assert load.ok, f"the load generator failed: {load.explain()}\nserver: {server.explain()}"
+    # Stopped by us, the server ends by SIGTERM (143) or its timeout (124, 137); else it died.
+    assert server.status in (124, 137, 143), f"rr_server.py died: {server.explain()}"
+    assert load.ok, f"the load generator failed: {load.explain()}"
     report = last_json(load, "the load generator")
     assert report["errors"] == 0 and report["transactions"] == 16 * 50, (
         f"{report['transactions']} of 800 transactions, {report['errors']} wrong or lost"

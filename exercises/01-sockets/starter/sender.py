@@ -22,9 +22,9 @@ def send_one_by_one(sock: socket.socket, datagrams: list[bytes]) -> int:
     raise NotImplementedError("TODO 1")
 
 
-def send_batched(sock: socket.socket, datagrams: list[bytes], batch: int) -> int:
-    """Send the datagrams in sendmmsg() batches of up to ``batch``; return the calls made."""
-    # TODO 2: fill an MmsgBatch, call libc.sendmmsg(fd, msgs, n, 0) until all are sent
+def send_batched(sock: socket.socket, slots: MmsgBatch, batch: int) -> int:
+    """Send every slot in sendmmsg() batches of up to ``batch``; return the calls made."""
+    # TODO 2: call libc.sendmmsg(fd, slots.at(sent), n, 0) until every slot is sent
     raise NotImplementedError("TODO 2")
 
 
@@ -41,13 +41,14 @@ def main() -> None:
     nonce = bytes.fromhex(args.nonce)
     # Built before the clock starts: we measure the kernel path, not Python's bytes.
     datagrams = [payload(seq, nonce, args.size) for seq in range(args.count)]
+    slots = MmsgBatch.of(datagrams)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect((host, int(port)))  # route and neighbour looked up once, not per packet
     started = time.perf_counter()
     if args.mode == "sendto":
         calls = send_one_by_one(sock, datagrams)
     else:
-        calls = send_batched(sock, datagrams, args.batch)
+        calls = send_batched(sock, slots, args.batch)
     seconds = time.perf_counter() - started
     print(
         json.dumps(

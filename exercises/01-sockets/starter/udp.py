@@ -70,6 +70,18 @@ class MmsgBatch:
             self.msgs[i].msg_hdr.msg_iov = ctypes.pointer(self.iovecs[i])
             self.msgs[i].msg_hdr.msg_iovlen = 1
 
+    @classmethod
+    def of(cls, datagrams: list[bytes]) -> MmsgBatch:
+        """One slot per datagram, filled now: sending then costs system calls only."""
+        slots = cls(len(datagrams), max(map(len, datagrams), default=1))
+        for i, data in enumerate(datagrams):
+            slots.fill(i, data)
+        return slots
+
+    def at(self, i: int) -> ctypes._CArgObject:
+        """A pointer to slot ``i``: where a sendmmsg() batch of later slots starts."""
+        return ctypes.byref(self.msgs, i * ctypes.sizeof(MMsgHdr))
+
     def fill(self, i: int, data: bytes) -> None:
         ctypes.memmove(self.buffers[i], data, len(data))
         self.iovecs[i].iov_len = len(data)
