@@ -52,14 +52,19 @@ def syscalls(run: ProgramRun) -> dict[str, int]:
     return {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
 
 
-def wait_bound(guest: Budget, vm: str, port: int, proto: str = "u") -> None:
-    """Wait until something in ``vm`` listens on ``port`` (Python starts slowly under TCG)."""
+def wait_bound(guest: Budget, vm: str, port: int, tag: str, proto: str = "u") -> None:
+    """Wait until ``tag`` (started in the background) listens on ``port``: Python starts
+    slowly under TCG.  Stops waiting when the program has already ended."""
     run = guest.run(
         vm,
-        f"for i in $(seq 150); do ss -{proto}ln | grep -q ':{port} ' && exit 0; sleep 0.1; done; "
-        "exit 1",
+        "end=$(( $(date +%s) + 20 )); while [ $(date +%s) -lt $end ]; do "
+        f"ss -{proto}ln | grep -q ':{port} ' && exit 0; "
+        f"[ -e /tmp/.rl-bg-{tag}.rc ] && exit 2; sleep 0.1; done; exit 1",
     )
-    assert run.ok, f"nothing listened on port {port} in guest {vm} within 15 s"
+    if run.status == 2:
+        ended = guest.collect(vm, tag)
+        raise AssertionError(f"it ended before listening on port {port}: {ended.explain()}")
+    assert run.ok, f"nothing listened on port {port} in guest {vm} within 20 s"
 
 
 def delta(before: dict[str, Any], after: dict[str, Any], port: str, key: str) -> int:
@@ -146,17 +151,19 @@ def test_sendto(grading: GradingSession, guest: Budget, measure: Measure) -> Non
     guest.start(
         "b", f"python3 {TOOLS}/udp_tool.py sink --port 9001 --count {COUNT} --nonce {nonce}", "sink"
     )
-    wait_bound(guest, "b", 9001)
+    wait_bound(guest, "b", 9001, "sink")
     before = grading.lab.port_counters()
     run = guest.run(
         "a",
         f"cd {SUB} && python3 sender.py --dest {PEER}:9001 --count {COUNT} --size {SIZE} "
         f"--nonce {nonce} --mode sendto",
     )
-    sink = last_json(guest.collect("b", "sink"), "the exercise's sink")
+    # A sender that failed sends nothing more: stop the sink rather than wait for it.
+    sunk = guest.collect("b", "sink", stop=not run.ok)
     after = grading.lab.port_counters()
     assert run.ok, run.explain()
     sent = last_json(run, "sender.py")
+    sink = last_json(sunk, "the exercise's sink")
     wire = delta(before, after, "b", "rx_frames")
     assert sink["valid"] == COUNT and sink["duplicates"] == 0 and sink["foreign"] == 0, (
         f"b received {sink['valid']} of the {COUNT} datagrams intact "
@@ -184,17 +191,19 @@ def test_sendmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> N
     guest.start(
         "b", f"python3 {TOOLS}/udp_tool.py sink --port 9002 --count {COUNT} --nonce {nonce}", "sink"
     )
-    wait_bound(guest, "b", 9002)
+    wait_bound(guest, "b", 9002, "sink")
     before = grading.lab.port_counters()
     run = guest.run(
         "a",
         f"cd {SUB} && sh {TOOLS}/syscount.sh python3 sender.py --dest {PEER}:9002 "
         f"--count {COUNT} --size {SIZE} --nonce {nonce} --mode sendmmsg --batch 32",
     )
-    sink = last_json(guest.collect("b", "sink"), "the exercise's sink")
+    # A sender that failed sends nothing more: stop the sink rather than wait for it.
+    sunk = guest.collect("b", "sink", stop=not run.ok)
     after = grading.lab.port_counters()
     assert run.ok, run.explain()
     sent = last_json(run, "sender.py")
+    sink = last_json(sunk, "the exercise's sink")
     calls = syscalls(run)
     assert sink["valid"] == COUNT, (
         f"b received {sink['valid']} of the {COUNT} datagrams intact: "
@@ -229,7 +238,7 @@ def test_recvmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> N
         f"--nonce {nonce} --mode recvmmsg --batch 32 --idle 15",
         "receiver",
     )
-    wait_bound(guest, "b", 9003)
+    wait_bound(guest, "b", 9003, "receiver")
     before = grading.lab.port_counters()
     blast = guest.run(
         "a",
@@ -261,7 +270,7 @@ def test_recvmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> N
 def test_request_response(grading: GradingSession, guest: Budget, measure: Measure) -> None:
     """Step 4: a TCP request/response server under 16 connections"""
     guest.start("b", f"cd {SUB} && python3 rr_server.py --port 9100", "server")
-    wait_bound(guest, "b", 9100, "t")
+    wait_bound(guest, "b", 9100, "server", "t")
     before = grading.lab.port_counters()
     load = guest.run(
         "a",
