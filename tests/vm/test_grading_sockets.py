@@ -75,3 +75,13 @@ def test_starter_scores_zero_for_every_step(nic: None, tmp_path: Path) -> None:
     steps = [r for r in report.results if r.settings.step is not None]
     assert all(r.status == "failed" for r in steps)
     assert "NotImplementedError: TODO 1" in next(r.output for r in steps if r.name == "sendto")
+
+
+def test_wrong_payloads_lose_step_1_only(nic: None, tmp_path: Path) -> None:
+    broken = ROOT / "tests" / "fixtures" / "submissions" / "01-sockets" / "wrong-payloads"
+    report = grade(broken, tmp_path)
+    by = {r.name: r for r in report.results}
+    assert report.score == 8
+    assert by["sendto"].status == "failed"
+    assert "received 0 of the 1000 datagrams intact" in by["sendto"].output
+    assert "1000 not of this run" in by["sendto"].output
