@@ -237,8 +237,8 @@ def pytest_runtest_makereport(
     results = item.config.stash[results_key]
     name = check_name(item)
     settings = item.stash.get(settings_key, None) or settings_of(item)
-    first_word = report.when == "setup" and not report.passed
-    if report.when == "call" or first_word:
+    setup_ended_it = report.when == "setup" and not report.passed  # skipped or errored
+    if report.when == "call" or setup_ended_it:
         if report.skipped:
             status, message = Status.NOT_RUN, _skip_reason(report)
         elif report.passed:

@@ -115,7 +115,7 @@ def grade(
         )
     except SubmissionError as error:
         report = GradeReport(exercise.name, str(submission), errors=[str(error)])
-        return _all_failed(report, exercise, str(error))
+        return _all_failed(report, str(error))
     try:
         report = run_checks(session, hidden)
     finally:
@@ -125,7 +125,7 @@ def grade(
     return report
 
 
-def _all_failed(report: GradeReport, exercise: Exercise, why: str) -> GradeReport:
+def _all_failed(report: GradeReport, why: str) -> GradeReport:
     """A submission that cannot be graded still gets a report listing every check at 0."""
     report.results = [
         CheckResult(name="submission", title="the submission can be graded",

@@ -182,7 +182,7 @@ class GradingLab:
                 command, 255, _kernel_tail(str(error)), time.monotonic() - started, guest_died=True
             )
         body, _, tail = result.output.rpartition("\n@@rc ")
-        status = int(tail.strip() or 255) if tail.strip().isdigit() else 255
+        status = int(tail.strip()) if tail.strip().isdigit() else 255
         return ProgramRun(
             command,
             status,
