@@ -55,6 +55,8 @@ def pytest_args(
         "-p", "no:cacheprovider",
         "-p", "no:timeout",  # our budget, not pytest-timeout's
         "-q", "-rN",
+        # The plugin is imported before pytest could rewrite its asserts: that is fine.
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
         "--grade-report", str(grading_dir / "results.json"),
     ]  # fmt: skip
     return args + (extra or [])
