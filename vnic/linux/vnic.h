@@ -40,6 +40,8 @@
 #define VNIC_RX_BUFSZ		2048
 #define VNIC_RX_HEADROOM	(NET_SKB_PAD + NET_IP_ALIGN)
 #define VNIC_RX_REFILL_BATCH	16
+/* frames up to this size are copied into a small skb */
+#define VNIC_RX_COPYBREAK	256
 
 /* EITR default: 20 us between interrupts of one vector, ~50k irq/s max */
 #define VNIC_DEFAULT_ITR_USECS	20

@@ -859,6 +859,43 @@ static bool vnic_alloc_rx_buffers(struct vnic_ring *ring, u16 n)
 }
 
 /**
+ * vnic_build_rx_skb - an skb for a received frame
+ * @qv: the vector (its NAPI context allocates)
+ * @page: the page the frame is in, at VNIC_RX_HEADROOM
+ * @len: frame length, already validated
+ *
+ * A small frame is copied into a small skb and its page goes straight back
+ * to the pool: a socket is charged the skb's truesize, and a whole page per
+ * 64-byte datagram would fill receive buffers 30 times too early.  Larger
+ * frames keep their page, which returns to the pool when the skb is freed.
+ *
+ * Return: the skb, or NULL (the page is still ours then).
+ */
+static struct sk_buff *vnic_build_rx_skb(struct vnic_q_vector *qv,
+					 struct page *page, u16 len)
+{
+	struct vnic_ring *ring = &qv->rx;
+	void *va = page_address(page);
+	struct sk_buff *skb;
+
+	if (len <= VNIC_RX_COPYBREAK) {
+		skb = napi_alloc_skb(&qv->napi, len);
+		if (!skb)
+			return NULL;
+		memcpy(__skb_put(skb, len), va + VNIC_RX_HEADROOM, len);
+		page_pool_put_full_page(ring->page_pool, page, true);
+		return skb;
+	}
+	skb = napi_build_skb(va, PAGE_SIZE);
+	if (!skb)
+		return NULL;
+	skb_mark_for_recycle(skb);
+	skb_reserve(skb, VNIC_RX_HEADROOM);
+	__skb_put(skb, len);
+	return skb;
+}
+
+/**
  * vnic_clean_rx_irq - pass received frames up, refill in batches (spec 4.2)
  * @qv: the vector whose RX ring to clean
  * @budget: frames we may pass up
@@ -909,16 +946,13 @@ static int vnic_clean_rx_irq(struct vnic_q_vector *qv, int budget)
 					      page_pool_get_dma_addr(page),
 					      VNIC_RX_HEADROOM, len,
 					      DMA_FROM_DEVICE);
-		skb = napi_build_skb(page_address(page), PAGE_SIZE);
+		skb = vnic_build_rx_skb(qv, page, len);
 		if (unlikely(!skb)) {
 			u64_stats_update_begin(&ring->stats.syncp);
 			ring->stats.alloc_failed++;
 			u64_stats_update_end(&ring->stats.syncp);
 			goto drop;
 		}
-		skb_mark_for_recycle(skb);
-		skb_reserve(skb, VNIC_RX_HEADROOM);
-		__skb_put(skb, len);
 		skb->protocol = eth_type_trans(skb, ring->netdev);
 		skb_record_rx_queue(skb, ring->queue_index);
 		pkts++;
