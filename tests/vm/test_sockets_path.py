@@ -90,6 +90,19 @@ def _wait(cond: Any, timeout: float, what: str) -> None:
         time.sleep(0.3)
 
 
+def _reload(vm: Vm, params: str) -> None:
+    """Unload and load vnic.ko, then address the interface as the guest's init does."""
+    name = vm.spec.name
+    _ok(vm, f"rmmod vnic; modprobe vnic {params}")
+    _wait(lambda: vm.run(f"grep -l {MAC[name]} /sys/class/net/*/address").ok, 5, "interface")
+    eth = _iface(vm, name)
+    _ok(
+        vm,
+        f"ip link set {eth} up && ip addr add {IP[name]}/15 dev {eth}"
+        f" && ip addr add {IP6[name]}/64 dev {eth} nodad",
+    )
+
+
 def _current(text: str) -> dict[str, str]:
     """The "Current hardware settings" of ``ethtool -g`` or ``-l`` as a dict."""
     section = text.split("Current hardware settings:")[1]
@@ -240,16 +253,25 @@ def test_reconfigure_and_reload_under_traffic(pair: Lab) -> None:
         _ok(a, f"ethtool -C {eth} rx-usecs 50")
         assert "rx-usecs:\t50" in _ok(a, f"ethtool -c {eth}")
         for _ in range(2):
-            _ok(a, "rmmod vnic && modprobe vnic")
-            eth = _iface(a, "a")
-            _ok(
-                a,
-                f"ip link set {eth} up && ip addr add {IP['a']}/15 dev {eth}"
-                f" && ip addr add {IP6['a']}/64 dev {eth} nodad",
-            )
+            _reload(a, "")
+        eth = _iface(a, "a")
         assert _pings(a, IP["b"]) and _pings(b, IP["a"])
         assert _pings(a, IP6["b"])
     finally:
         a.run("pkill iperf3")
         b.run("pkill iperf3; pkill ping")
     _tcp_transfer(pair, 1 << 20, seed=3, port=5003)
+
+
+@pytest.mark.parametrize(("mode", "name"), [(1, "PCI-MSI"), (2, "IO-APIC")])
+def test_fallback_interrupt_modes_carry_traffic(pair: Lab, mode: int, name: str) -> None:
+    a = pair["a"]
+    try:
+        _reload(a, f"irq_mode={mode}")
+        eth = _iface(a, "a")
+        assert name in _ok(a, f"grep {eth} /proc/interrupts")
+        assert _current(_ok(a, f"ethtool -l {eth}"))["Combined"] == "1"
+        assert _pings(a, IP["b"]) and _pings(a, IP6["b"])
+        _tcp_transfer(pair, 1 << 20, seed=4 + mode, port=5010 + mode)
+    finally:
+        _reload(a, "")

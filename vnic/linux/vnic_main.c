@@ -29,6 +29,11 @@ static unsigned int queues = VNIC_DEFAULT_QUEUES;
 module_param(queues, uint, 0444);
 MODULE_PARM_DESC(queues, "Queue pairs at load time (1-8, default 2)");
 
+static unsigned int irq_mode;
+module_param(irq_mode, uint, 0444);
+MODULE_PARM_DESC(irq_mode,
+		 "Interrupts: 0 MSI-X, else MSI, else INTx (default); 1 MSI; 2 INTx");
+
 static const struct pci_device_id vnic_pci_tbl[] = {
 	{ PCI_DEVICE(VNIC_PCI_VENDOR_ID, VNIC_PCI_DEVICE_ID) },
 	{ }
@@ -601,14 +606,19 @@ static int vnic_alloc_irq_vectors(struct vnic_adapter *adapter)
 	struct pci_dev *pdev = adapter->pdev;
 	int n;
 
-	n = pci_alloc_irq_vectors(pdev, 2, VNIC_NUM_QUEUES + 1, PCI_IRQ_MSIX);
+	n = -EINVAL;
+	if (irq_mode == VNIC_IRQ_MSIX)
+		n = pci_alloc_irq_vectors(pdev, 2, VNIC_NUM_QUEUES + 1,
+					  PCI_IRQ_MSIX);
 	if (n > 0) {
 		adapter->irq_mode = VNIC_IRQ_MSIX;
 		adapter->num_irqs = n;
 		adapter->max_qp = n - 1;
 		return 0;
 	}
-	n = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI);
+	n = -EINVAL;
+	if (irq_mode <= VNIC_IRQ_MSI)
+		n = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI);
 	if (n > 0) {
 		adapter->irq_mode = VNIC_IRQ_MSI;
 	} else {
