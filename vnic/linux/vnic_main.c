@@ -365,7 +365,10 @@ static int vnic_configure_tx(struct vnic_adapter *adapter)
 static u32 vnic_itr_reg(unsigned int usecs)
 {
 	/* ITR_INTERVAL counts 2 us units from bit 3: usecs << 2 (spec 4.4) */
-	return (usecs << 2) & VNIC_EITR_ITR_INTERVAL;
+	u32 reg = (usecs << 2) & VNIC_EITR_ITR_INTERVAL;
+
+	/* 1 us must not become 0, which means no throttling at all */
+	return usecs && !reg ? 1 << VNIC_EITR_ITR_INTERVAL_SHIFT : reg;
 }
 
 /**
@@ -627,8 +630,8 @@ static int vnic_alloc_irq_vectors(struct vnic_adapter *adapter)
 			return n;
 		adapter->irq_mode = VNIC_IRQ_INTX;
 	}
-	netdev_info(adapter->netdev, "no MSI-X, using %s and one queue pair\n",
-		    adapter->irq_mode == VNIC_IRQ_MSI ? "MSI" : "INTx");
+	dev_info(&pdev->dev, "no MSI-X, using %s and one queue pair\n",
+		 adapter->irq_mode == VNIC_IRQ_MSI ? "MSI" : "INTx");
 	adapter->num_irqs = 1;
 	adapter->max_qp = 1;
 	return 0;
