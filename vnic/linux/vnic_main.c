@@ -1147,23 +1147,33 @@ static void vnic_save_ring_stats(struct vnic_adapter *adapter,
 				   qv->rx.stats.hw_errors;
 }
 
+/*
+ * Frees every queue pair; those never set up are zeroed and free as no-ops.
+ * ndo_get_stats64 may run at any time without RTNL: it reads the array
+ * under stats_lock, so the array goes away (and its counters move to the
+ * adapter's totals) under that lock.
+ */
 static void vnic_free_q_vectors(struct vnic_adapter *adapter)
 {
+	struct vnic_q_vector *q_vectors = adapter->q_vectors;
 	unsigned int i;
 
-	if (!adapter->q_vectors)
+	if (!q_vectors)
 		return;
 	for (i = 0; i < adapter->num_qp; i++) {
-		struct vnic_q_vector *qv = &adapter->q_vectors[i];
+		struct vnic_q_vector *qv = &q_vectors[i];
 
 		vnic_clean_tx_ring(&qv->tx);
 		vnic_free_ring_mem(&qv->tx);
 		vnic_free_rx_ring(&qv->rx);
 		netif_napi_del(&qv->napi);
-		vnic_save_ring_stats(adapter, qv);
 	}
-	kfree(adapter->q_vectors);
+	spin_lock_bh(&adapter->stats_lock);
+	for (i = 0; i < adapter->num_qp; i++)
+		vnic_save_ring_stats(adapter, &q_vectors[i]);
 	adapter->q_vectors = NULL;
+	spin_unlock_bh(&adapter->stats_lock);
+	kfree(q_vectors);
 }
 
 /**
@@ -1176,16 +1186,19 @@ static int vnic_alloc_q_vectors(struct vnic_adapter *adapter)
 {
 	struct net_device *netdev = adapter->netdev;
 	struct device *dev = &adapter->pdev->dev;
+	struct vnic_q_vector *q_vectors;
 	unsigned int i;
 	int err;
 
-	adapter->q_vectors = kcalloc(adapter->num_qp,
-				     sizeof(*adapter->q_vectors), GFP_KERNEL);
-	if (!adapter->q_vectors)
+	q_vectors = kcalloc(adapter->num_qp, sizeof(*q_vectors), GFP_KERNEL);
+	if (!q_vectors)
 		return -ENOMEM;
+	spin_lock_bh(&adapter->stats_lock);
+	adapter->q_vectors = q_vectors;
+	spin_unlock_bh(&adapter->stats_lock);
 
 	for (i = 0; i < adapter->num_qp; i++) {
-		struct vnic_q_vector *qv = &adapter->q_vectors[i];
+		struct vnic_q_vector *qv = &q_vectors[i];
 		bool msix = adapter->irq_mode == VNIC_IRQ_MSIX;
 
 		qv->adapter = adapter;
@@ -1213,8 +1226,6 @@ static int vnic_alloc_q_vectors(struct vnic_adapter *adapter)
 	return 0;
 
 err_free:
-	/* q_vectors is zeroed: rings not reached yet free as no-ops */
-	adapter->num_qp = i + 1;
 	vnic_free_q_vectors(adapter);
 	netdev_err(netdev, "cannot allocate queue pair %u\n", i);
 	return err;
@@ -1248,10 +1259,10 @@ static int vnic_up(struct vnic_adapter *adapter)
 
 	err = vnic_configure_rx(adapter);
 	if (err)
-		return err;
+		goto err_reset;
 	err = vnic_configure_tx(adapter);
 	if (err)
-		return err;
+		goto err_reset;
 	/* 5.8: hand count - 1 buffers to each RX queue */
 	for (i = 0; i < adapter->num_qp; i++) {
 		struct vnic_ring *rx = &adapter->q_vectors[i].rx;
@@ -1271,6 +1282,11 @@ static int vnic_up(struct vnic_adapter *adapter)
 	vnic_check_link(adapter);
 	schedule_delayed_work(&adapter->watchdog_task, VNIC_WATCHDOG_PERIOD);
 	return 0;
+
+err_reset:
+	/* some queues may be live: stop all DMA into rings about to be freed */
+	vnic_hw_reset(adapter);
+	return err;
 }
 
 /**
@@ -1433,6 +1449,7 @@ static void vnic_watchdog_task(struct work_struct *work)
 	struct vnic_adapter *adapter = container_of(to_delayed_work(work),
 						    struct vnic_adapter,
 						    watchdog_task);
+	unsigned int i;
 
 	if (test_bit(__VNIC_DOWN, &adapter->state))
 		return;
@@ -1443,6 +1460,17 @@ static void vnic_watchdog_task(struct work_struct *work)
 	}
 	vnic_check_link(adapter);
 	vnic_update_drop_stats(adapter);
+
+	/* an RX ring left without buffers (pages ran out) gets no interrupt */
+	for (i = 0; i < adapter->num_qp; i++) {
+		struct vnic_q_vector *qv = &adapter->q_vectors[i];
+
+		if (vnic_desc_unused(&qv->rx) >= qv->rx.count - 1) {
+			local_bh_disable();
+			napi_schedule(&qv->napi);
+			local_bh_enable();
+		}
+	}
 	schedule_delayed_work(&adapter->watchdog_task, VNIC_WATCHDOG_PERIOD);
 }
 
@@ -1468,7 +1496,7 @@ static void vnic_get_stats64(struct net_device *netdev,
 	stats->rx_dropped = adapter->old_rx_dropped;
 	stats->tx_dropped = adapter->old_tx_dropped;
 
-	rcu_read_lock();
+	spin_lock_bh(&adapter->stats_lock);
 	for (i = 0; adapter->q_vectors && i < adapter->num_qp; i++) {
 		struct vnic_ring *tx = &adapter->q_vectors[i].tx;
 		struct vnic_ring *rx = &adapter->q_vectors[i].rx;
@@ -1495,9 +1523,6 @@ static void vnic_get_stats64(struct net_device *netdev,
 		stats->rx_dropped += d + l;
 		stats->rx_length_errors += l;
 	}
-	rcu_read_unlock();
-
-	spin_lock_bh(&adapter->stats_lock);
 	stats->rx_missed_errors = hw->mpc;
 	stats->rx_length_errors += hw->rlec;
 	stats->multicast = hw->mprc;
