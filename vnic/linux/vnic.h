@@ -69,7 +69,7 @@ enum vnic_state {
 };
 
 struct vnic_tx_buffer {
-	struct sk_buff *skb;			/* on the first slot of a packet */
+	struct sk_buff *skb;		/* on the first slot of a packet */
 	union vnic_adv_tx_desc *next_to_watch;	/* its EOP descriptor */
 	dma_addr_t dma;
 	u32 len;

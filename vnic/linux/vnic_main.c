@@ -32,7 +32,7 @@ MODULE_PARM_DESC(queues, "Queue pairs at load time (1-8, default 2)");
 static unsigned int irq_mode;
 module_param(irq_mode, uint, 0444);
 MODULE_PARM_DESC(irq_mode,
-		 "Interrupts: 0 MSI-X, else MSI, else INTx (default); 1 MSI; 2 INTx");
+		 "0: MSI-X, else MSI, else INTx (default); 1: MSI; 2: INTx");
 
 static const struct pci_device_id vnic_pci_tbl[] = {
 	{ PCI_DEVICE(VNIC_PCI_VENDOR_ID, VNIC_PCI_DEVICE_ID) },
@@ -771,7 +771,7 @@ static netdev_tx_t vnic_xmit_frame(struct sk_buff *skb,
 		desc = VNIC_TX_DESC(ring, i);
 		desc->read.buffer_addr = cpu_to_le64(dma);
 		desc->read.cmd_type_len = cpu_to_le32(cmd | len);
-		/* PAYLEN on the first descriptor; this also clears a stale DD */
+		/* PAYLEN on the first descriptor; this clears a stale DD */
 		desc->read.olinfo_status =
 			cpu_to_le32(f ? 0 : skb->len << VNIC_TXD_PAYLEN_SHIFT);
 
