@@ -24,6 +24,8 @@ from images import guest, qemu
 from images.cache import cache_root, du
 from images.progress import ProvisionError
 from lab import provision, supervisor
+from lab.grading.model import ExerciseError
+from lab.grading.starter import StarterError
 from lab.runs import RunDir
 from lab.topology import default_specs
 from lab.vm import Lab, VmError, terminate_on_sigterm
@@ -149,7 +151,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start a lab in the background (guests stay up until `ringlab down`)."""
-    status = supervisor.start_detached(args.name, args.vms or ["a"])
+    modules = None if args.wired is None else [m for m in args.wired.split(",") if m]
+    status = supervisor.start_detached(args.name, args.vms or ["a"], modules)
     if not status.get("ok"):
         err.print(f"[red]lab {args.name} failed:[/] {status.get('error')}")
         return 1
@@ -205,7 +208,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
     command = " ".join(args.argv)
     try:
         reply = supervisor.request(
-            args.name, {"op": "exec", "vm": args.vm, "command": command, "timeout": args.timeout}
+            args.name,
+            {"op": "exec", "vm": args.vm, "command": command, "timeout": args.timeout},
+            timeout=args.timeout + 30,  # the guest's own timeout answers first
         )
     except ConnectionError as error:
         err.print(str(error))
@@ -267,7 +272,101 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """Counters of a running vNIC fabric (ports, links, devices)."""
     from vnic.__main__ import main as vnic_main
 
-    return vnic_main(["stats", "--run-dir", str(args.run_dir), *(["--json"] if args.json else [])])
+    fabric = args.run_dir
+    if fabric is None:
+        try:
+            fabric = supervisor.request(args.name, {"op": "status"}, timeout=5).get("fabric")
+        except ConnectionError as error:
+            err.print(str(error))
+            return 2
+        if fabric is None:
+            err.print(f"lab {args.name} has no vNIC fabric (start it with `ringlab up --wired`)")
+            return 2
+    return vnic_main(["stats", "--run-dir", str(fabric), *(["--json"] if args.json else [])])
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """Grade one submission in a fresh lab: text, JSON, Gradescope or JUnit report."""
+    from lab.grading import reports, runner
+    from lab.grading.model import find_exercise
+
+    exercise = find_exercise(args.exercise)
+    with terminate_on_sigterm():
+        report = runner.grade(exercise, args.submission.resolve(), args.hidden)
+    rendered = reports.render(report, args.format)
+    if args.out:
+        args.out.write_text(rendered)
+        err.print(f"{report.score:g} / {report.max_score:g} points; report in {args.out}")
+    else:
+        sys.stdout.write(rendered)
+    for error in report.errors:
+        err.print(f"[red]the grader could not grade:[/] {error}")
+    # 0: graded, whatever the score; 1: the report says why it could not grade.
+    return 1 if report.errors else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render a saved JSON grade report as text, Gradescope results or JUnit XML."""
+    from lab.grading import reports
+    from lab.grading.model import GradeReport
+
+    rendered = reports.render(
+        GradeReport.from_json(json.loads(args.report.read_text())), args.format
+    )
+    if args.out:
+        args.out.write_text(rendered)
+    else:
+        sys.stdout.write(rendered)
+    return 0
+
+
+def cmd_grade_batch(args: argparse.Namespace) -> int:
+    """Grade every submission folder under DIR, N at a time; write reports and a CSV."""
+    from rich.progress import Progress
+
+    from lab.grading import runner
+    from lab.grading.model import GradeReport, find_exercise
+
+    exercise = find_exercise(args.exercise)
+    count = sum(1 for p in args.dir.iterdir() if p.is_dir())
+    out_dir = args.out or Path(f"grades-{exercise.name}")
+    with Progress(console=err) as progress, terminate_on_sigterm():
+        task = progress.add_task(f"grading {exercise.name}", total=count)
+
+        def done(name: str, report: GradeReport | None) -> None:
+            score = f"{report.score:g}/{report.max_score:g}" if report else "grader failed"
+            progress.console.print(f"{name}: {score}")
+            progress.advance(task)
+
+        runner.grade_batch(exercise, args.dir, args.jobs, out_dir, args.hidden, done)
+    out.print(f"grades in {out_dir / 'grades.csv'}")
+    return 0
+
+
+def cmd_starter(args: argparse.Namespace) -> int:
+    """Regenerate starters from solutions (--check: only report), or copy one (--into)."""
+    from lab.grading import starter
+    from lab.grading.model import find_exercise
+
+    if args.into is not None:
+        if not args.exercise:
+            err.print("--into needs an exercise")
+            return 2
+        exercise = find_exercise(args.exercise[0])
+        starter.copy_starter(exercise, args.into)
+        out.print(f"your working copy of {exercise.name} is in {args.into}")
+        return 0
+    return starter.main([*args.exercise, *(["--check"] if args.check else [])])
+
+
+def cmd_exercise(args: argparse.Namespace) -> int:
+    """Walk through an exercise step by step on your working copy (one lab for all steps)."""
+    from lab.exercise import walk
+    from lab.grading.model import find_exercise
+
+    exercise = find_exercise(args.exercise)
+    with terminate_on_sigterm():
+        return walk(exercise, args.workdir, step=args.step, hidden=args.hidden)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,6 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("up", cmd_up)
     p.add_argument("vms", nargs="*", help="guest names (default: a)")
     p.add_argument("--name", default="default", help="lab name")
+    p.add_argument(
+        "--wired",
+        metavar="MODULES",
+        nargs="?",
+        const="",
+        help="give each guest a vNIC port on a shared wire; load these guest modules (a,b,...)",
+    )
     add("down", cmd_down).add_argument("--name", default="default")
     add("status", cmd_status).add_argument("--json", action="store_true")
     p = add("exec", cmd_exec)
@@ -296,8 +402,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("vm")
     p.add_argument("--name", default="default")
     p = add("stats", cmd_stats)
-    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--name", default="default", help="a lab started with `ringlab up --wired`")
+    p.add_argument("--run-dir", type=Path, help="or the directory of a fabric's control.sock")
     p.add_argument("--json", action="store_true")
+    p = add("grade", cmd_grade)
+    p.add_argument("exercise", help="e.g. 01, 01-sockets or a folder")
+    p.add_argument("--submission", type=Path, required=True)
+    p.add_argument("--hidden", type=Path, help="a folder of hidden checks")
+    p.add_argument("--format", default="text", choices=["text", "json", "gradescope", "junit"])
+    p.add_argument("--out", type=Path, help="write the report here (default: stdout)")
+    p = add("report", cmd_report)
+    p.add_argument("report", type=Path, help="a report written with --format json")
+    p.add_argument("--format", default="text", choices=["text", "json", "gradescope", "junit"])
+    p.add_argument("--out", type=Path)
+    p = add("grade-batch", cmd_grade_batch)
+    p.add_argument("exercise")
+    p.add_argument("dir", type=Path, help="one folder per submission")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--hidden", type=Path)
+    p.add_argument("--out", type=Path, help="reports and grades.csv (default: grades-NN)")
+    p = add("starter", cmd_starter)
+    p.add_argument("exercise", nargs="*")
+    p.add_argument("--check", action="store_true")
+    p.add_argument("--into", type=Path, help="copy the starter here (your working copy)")
+    p = add("exercise", cmd_exercise)
+    p.add_argument("exercise")
+    p.add_argument("--step", type=int, help="only this step")
+    p.add_argument("--workdir", type=Path, help="your working copy (default: ./NN-name)")
+    p.add_argument("--hidden", type=Path, help=argparse.SUPPRESS)
     return parser
 
 
@@ -317,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else list(argv))
     try:
         return int(args.func(args))
-    except (ProvisionError, VmError) as error:
+    except (ProvisionError, VmError, ExerciseError, StarterError, FileExistsError) as error:
         err.print(f"[red]error:[/] {error}")
         return 1
     except KeyboardInterrupt:

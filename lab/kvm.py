@@ -11,7 +11,7 @@ part-way into booting Linux.  So:
 2. the real step boots the guest kernel under QEMU with ``-accel kvm`` and
    waits for its first console line, or for QEMU's internal-error message.
 
-The answer is cached per host boot (``/proc/sys/kernel/random/boot_id``).
+The answer is cached per host boot (``/proc/sys/kernel/random/boot_id``) and QEMU.
 """
 
 from __future__ import annotations
@@ -124,9 +124,9 @@ def probe_boot(qemu_argv: list[str], kernel: Path, timeout: float = 20.0) -> tup
 
 
 def probe(qemu_argv: list[str], kernel: Path, cache: Path) -> tuple[bool, str]:
-    """Both steps, remembered in ``cache`` for this host boot and this kernel."""
+    """Both steps, remembered in ``cache`` for this host boot and this QEMU."""
     boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    key = f"{boot_id} {kernel}"
+    key = f"{boot_id} {' '.join(qemu_argv)}"
     try:
         known = json.loads(cache.read_text())
         if known.get("key") == key:

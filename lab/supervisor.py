@@ -5,7 +5,7 @@ then serves a unix socket (one JSON request per line, one JSON reply per line)
 until asked to stop, or until SIGTERM/SIGINT/SIGHUP; on every way out it stops
 its guests.  Requests::
 
-    {"op": "status"}
+    {"op": "status"}                       (includes the fabric's directory when wired)
     {"op": "exec", "vm": "a", "command": "uname -r", "timeout": 60}
     {"op": "down"}
 
@@ -30,7 +30,7 @@ from typing import Any
 from lab import provision
 from lab.console import ConsoleError
 from lab.runs import RunDir, runs_root
-from lab.topology import default_specs
+from lab.topology import Topology, default_specs, wired
 from lab.vm import Lab, VmError, terminate_on_sigterm
 
 
@@ -82,6 +82,7 @@ def _status(lab: Lab) -> dict[str, Any]:
         "ok": True,
         "pid": os.getpid(),
         "run_dir": str(lab.run.path),
+        "fabric": str(lab.fabric.dir) if lab.fabric else None,
         "vms": {
             name: {
                 "alive": vm.alive,
@@ -95,7 +96,15 @@ def _status(lab: Lab) -> dict[str, Any]:
     }
 
 
-def serve(name: str, vm_names: list[str]) -> int:
+def make_topology(name: str, vm_names: list[str], modules: list[str] | None) -> Topology:
+    """Plain guests, or (``modules`` given, possibly empty) guests wired by vNIC ports."""
+    run = RunDir.new(f"lab-{name}")
+    if modules is None:
+        return default_specs(vm_names, run)
+    return wired(vm_names, run, modules=modules)
+
+
+def serve(name: str, vm_names: list[str], modules: list[str] | None = None) -> int:
     home = lab_dir(name)
     home.mkdir(parents=True, exist_ok=True)
     status_file = home / "status.json"
@@ -109,8 +118,7 @@ def serve(name: str, vm_names: list[str]) -> int:
         with terminate_on_sigterm():
             signal.signal(signal.SIGINT, signal.default_int_handler)
             platform = provision.ensure()
-            specs = default_specs(vm_names, RunDir.new(f"lab-{name}"))
-            with Lab(specs, platform) as lab:
+            with Lab(make_topology(name, vm_names, modules), platform) as lab:
                 try:
                     lab.start()
                 except VmError as error:
@@ -135,7 +143,9 @@ def serve(name: str, vm_names: list[str]) -> int:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def start_detached(name: str, vm_names: list[str], timeout: float = 600.0) -> dict[str, Any]:
+def start_detached(
+    name: str, vm_names: list[str], modules: list[str] | None = None, timeout: float = 600.0
+) -> dict[str, Any]:
     """Start a supervisor in the background and wait until its lab is up (or failed)."""
     home = lab_dir(name)
     if (home / "control.sock").exists():
@@ -146,7 +156,15 @@ def start_detached(name: str, vm_names: list[str], timeout: float = 600.0) -> di
     home.mkdir(parents=True, exist_ok=True)
     with open(home.parent / f"{name}.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lab.supervisor", "--name", name, *vm_names],
+            [
+                sys.executable,
+                "-m",
+                "lab.supervisor",
+                "--name",
+                name,
+                *vm_names,
+                *([] if modules is None else ["--wired", ",".join(modules)]),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -170,8 +188,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--name", default="default")
     parser.add_argument("vms", nargs="*", default=["a"])
+    parser.add_argument("--wired", metavar="MODULES", help="give guests vNIC ports; load MODULES")
     args = parser.parse_args()
-    return serve(args.name, args.vms)
+    modules = None if args.wired is None else [m for m in args.wired.split(",") if m]
+    return serve(args.name, args.vms, modules)
 
 
 if __name__ == "__main__":

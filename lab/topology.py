@@ -93,16 +93,24 @@ def wired(
         vm.ip = f"{PREFIX}.{index}/15"
         vm.ip6 = f"fd72:6c::{index}/64"
         ports[vm.name] = {"mac": vm.mac}
-    extra = dict(link or {})
-    if "pcap" in extra:
-        extra["pcap"] = str(run.path / extra["pcap"])
     host_names = hosts or []
     wire: dict[str, Any] = {"ports": ports, "hosts": {h: {} for h in host_names}}
     ends = [*ports, *host_names]
     if len(ends) == 2:
-        wire["links"] = [{"ends": ends, **extra}]
+        wire["links"] = [_link(ends, link, run)]
     else:
         wire["switches"] = {"sw0": {}}
-        wire["links"] = [{"ends": [end, "sw0"], **extra} for end in ends]
+        wire["links"] = [_link([end, "sw0"], link, run) for end in ends]
     topology.wire = wire
     return topology
+
+
+def _link(ends: list[str], settings: dict[str, Any] | None, run: RunDir) -> dict[str, Any]:
+    """A link between two ends; a "pcap" setting becomes one capture file per link."""
+    link: dict[str, Any] = {"ends": ends, **(settings or {})}
+    if "pcap" in link:
+        pcap = Path(link["pcap"])
+        if ends[1] == "sw0":  # one file per switch link, named after its port
+            pcap = pcap.with_name(f"{pcap.stem}-{ends[0]}{pcap.suffix}")
+        link["pcap"] = str(run.path / pcap)
+    return link

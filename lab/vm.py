@@ -38,7 +38,7 @@ from types import FrameType
 
 from images.guest import GuestImage
 from images.qemu import Qemu
-from lab.console import CommandResult, Console, ConsoleError
+from lab.console import CommandResult, CommandTimeout, Console, ConsoleError
 from lab.fabric import FabricProcess
 from lab.provision import Platform
 from lab.runs import RunDir
@@ -181,6 +181,8 @@ class Vm:
             raise VmError(f"{self.spec.name} is not running")
         try:
             result = self.console.run(command, timeout)
+        except CommandTimeout:
+            raise  # the guest is alive: the command was interrupted and the channel recovered
         except ConsoleError as error:
             if self._exited(within=5.0):
                 raise VmError(self._death_notice(str(error))) from error

@@ -339,8 +339,9 @@ def test_second_client_is_refused(served: Served, client: VfioUserClient) -> Non
 
 def test_doorbell_wakes_service_slices(served: Served, client: VfioUserClient) -> None:
     client.write32(vu.REGION_BAR0, 0x808, 5, posted=True)
+    # A posted write has no reply: wait for its effect (work is 0 before it lands, too).
+    assert wait_for(lambda: served.device.services >= 5)
     assert wait_for(lambda: served.device.work == 0)
-    assert served.device.services >= 5
 
 
 def test_real_vnic_behind_the_transport(tmp_path: Path) -> None:

@@ -39,6 +39,20 @@ def test_up_exec_status_down(platform: Platform) -> None:
     assert "clitest" not in ringlab("status", "--json").stdout
 
 
+def test_wired_lab_shows_its_fabric_counters(platform: Platform) -> None:
+    up = ringlab("up", "--name", "cliwired", "--wired", "", "a", "b")
+    try:
+        assert up.returncode == 0, up.stderr
+        stats = ringlab("stats", "--name", "cliwired", "--json")
+        assert stats.returncode == 0, stats.stderr
+        ports = json.loads(stats.stdout)["ports"]
+        assert set(ports) == {"a", "b"}
+    finally:
+        assert ringlab("down", "--name", "cliwired").returncode == 0
+    plain = ringlab("stats", "--name", "cliwired")
+    assert plain.returncode == 2 and "no lab named" in plain.stderr
+
+
 def test_demo_boots_and_reports_boot_time(platform: Platform) -> None:
     demo = ringlab("demo")
     assert demo.returncode == 0, demo.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from lab.console import CommandTimeout
@@ -85,3 +87,17 @@ def test_a_crashed_guest_is_reported_not_hung(platform: Platform) -> None:
             vm.run("echo c > /proc/sysrq-trigger; sleep 30", timeout=60)
         assert "logs in" in str(raised.value)
         assert not vm.alive
+
+
+def test_human_console_is_a_shell_without_kernel_messages(lab: Lab) -> None:
+    """`ringlab console` attaches to this socket: a shell, and no printk noise."""
+    vm = lab["a"]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as human:
+        human.connect(str(vm.console_socket))
+        human.settimeout(10)
+        vm.run("echo ringlab-noise-marker > /dev/kmsg", check=True)
+        human.sendall(b"echo $((6 * 7))\n")
+        seen = b""
+        while b"42" not in seen:
+            seen += human.recv(4096)
+    assert b"ringlab-noise-marker" not in seen

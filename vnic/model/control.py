@@ -53,19 +53,9 @@ class ControlServer:
             "faults": self._faults,
             "pcap": self._pcap,
         }
-        if os.path.exists(path):
-            os.unlink(path)
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(8)
-        self.listener.setblocking(False)
-        loop.add_reader(self.listener, self._accept)
+        self.listener = loop.listen(path, self._accept)
 
-    def _accept(self) -> None:
-        try:
-            sock, _ = self.listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
+    def _accept(self, sock: socket.socket) -> None:
         # Replies are small and clients read them at once; a blocking send with a timeout
         # keeps this simple without letting a stuck client hold the loop for long.
         sock.settimeout(1.0)
@@ -112,7 +102,9 @@ class ControlServer:
                 raise ControlError(f"unknown cmd; try one of {sorted(self.commands)}")
             return {"ok": True, **handler(req)}
         except (ControlError, ValueError, KeyError, TypeError) as exc:
-            return {"ok": False, "error": str(exc).strip("'\"")}
+            # str(KeyError) quotes its message; the message itself is what a user needs.
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            return {"ok": False, "error": str(message)}
         except Exception as exc:
             log.exception("control request failed")
             return {"ok": False, "error": f"internal error: {exc!r}"}

@@ -247,19 +247,9 @@ class HostPort(Port):
         self.path = path
         self.loop = loop
         self.clients: list[socket.socket] = []
-        if os.path.exists(path):
-            os.unlink(path)
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.listener.bind(path)
-        self.listener.listen(8)
-        self.listener.setblocking(False)
-        loop.add_reader(self.listener, self._accept)
+        self.listener = loop.listen(path, self._accept, socket.SOCK_SEQPACKET)
 
-    def _accept(self) -> None:
-        try:
-            sock, _ = self.listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
+    def _accept(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self.clients.append(sock)
         self.loop.add_reader(sock, lambda: self._readable(sock))

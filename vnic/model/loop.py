@@ -24,6 +24,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import os
 import selectors
 import socket
 import time
@@ -123,6 +124,34 @@ class EventLoop:
         self._handlers.setdefault(fd, [None, None])[0] = callback
         self._fileobjs[fd] = fileobj
         self._update(fd)
+
+    def listen(
+        self,
+        path: str,
+        on_connection: Callable[[socket.socket], None],
+        kind: int = socket.SOCK_STREAM,
+        backlog: int = 8,
+    ) -> socket.socket:
+        """A unix socket listening at ``path``; each new connection goes to ``on_connection``.
+
+        A socket file left at ``path`` by a crashed run is replaced.
+        """
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        listener = socket.socket(socket.AF_UNIX, kind)
+        listener.bind(path)
+        listener.listen(backlog)
+        listener.setblocking(False)
+
+        def accept() -> None:
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            on_connection(sock)
+
+        self.add_reader(listener, accept)
+        return listener
 
     def remove_reader(self, fileobj: Any) -> None:
         fd = self._fd(fileobj)

@@ -375,21 +375,11 @@ class VfioUserServer:
             DEVICE_RESET: self._device_reset,
             REGION_WRITE_MULTI: self._write_multi,
         }
-        if os.path.exists(path):
-            os.unlink(path)  # a stale socket of a crashed run
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(4)
-        self.listener.setblocking(False)
-        loop.add_reader(self.listener, self._accept)
+        self.listener = loop.listen(path, self._accept, backlog=4)
 
     # -- connection life cycle -------------------------------------------------------------
 
-    def _accept(self) -> None:
-        try:
-            sock, _ = self.listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
+    def _accept(self, sock: socket.socket) -> None:
         if self.conn is not None:
             # One PCI function, one VMM: a second client would see half-programmed rings.
             log.warning("%s: refusing a second client while one is connected", self.name)

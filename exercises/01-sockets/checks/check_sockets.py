@@ -1,0 +1,283 @@
+"""Checks of exercise 01-sockets: VM a (198.18.0.1) sends to VM b (198.18.0.2) over the vNIC.
+
+The truth is read on the host: the fabric's port counters say how many frames
+crossed the wire and how many doorbells and interrupts the device saw.  The
+exercise's own tools (``tools/``: a verifying sink, a blaster, a TCP load
+generator, a system-call counter on a kernel tracepoint) stand at the other end
+of whatever the student wrote, so a student program is never judged by itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from lab.grading.plugin import Budget, GradingSession
+from lab.grading.session import ProgramRun
+
+TOOLS = "/mnt/project/exercises/01-sockets/checks/tools"
+SUB = "/mnt/submission"
+PEER = "198.18.0.2"
+COUNT = 1000
+SIZE = 64
+FILES = ("udp.py", "sender.py", "receiver.py", "rr_server.py")
+#: Step 1's rate, for step 2's speed-up (checks run in file order).
+MEASURED: dict[str, float] = {}
+
+Measure = Callable[..., None]
+
+
+def last_json(run: ProgramRun, who: str) -> dict[str, Any]:
+    """The last JSON object a program printed (its report)."""
+    for line in reversed(run.output.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                found = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(found, dict) and "listening" not in found:
+                return found
+    raise AssertionError(f"{who} printed no JSON report: {run.explain()}")
+
+
+def syscalls(run: ProgramRun) -> dict[str, int]:
+    match = re.search(r"^@@syscalls (.*)$", run.output, re.M)
+    assert match, f"the system-call counter did not report: {run.explain()}"
+    return {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+
+
+def wait_bound(guest: Budget, vm: str, port: int, proto: str = "u") -> None:
+    """Wait until something in ``vm`` listens on ``port`` (Python starts slowly under TCG)."""
+    run = guest.run(
+        vm,
+        f"for i in $(seq 150); do ss -{proto}ln | grep -q ':{port} ' && exit 0; sleep 0.1; done; "
+        "exit 1",
+    )
+    assert run.ok, f"nothing listened on port {port} in guest {vm} within 15 s"
+
+
+def delta(before: dict[str, Any], after: dict[str, Any], port: str, key: str) -> int:
+    """Growth of a port counter, or of its device's counter (``device.NAME``)."""
+
+    def read(stats: dict[str, Any]) -> int:
+        node: Any = stats[port]
+        for part in key.split("."):
+            node = node.get(part, 0) if isinstance(node, dict) else 0
+        return int(node)
+
+    return read(after) - read(before)
+
+
+def where_lost(before: dict[str, Any], after: dict[str, Any], guest: Budget) -> str:
+    """Where datagrams that reached b's port went missing (for failure messages)."""
+    wire = delta(before, after, "b", "rx_frames")
+    no_desc = delta(before, after, "b", "device.rx_drop_no_desc")
+    socket_full = guest.run("b", "nstat -az UdpRcvbufErrors | awk 'NR > 1 {print $2}'")
+    return (
+        f"the wire delivered {wire} frames to b; b's device dropped {no_desc} for want of RX "
+        f"descriptors; b's sockets dropped {socket_full.output.strip() or '?'} "
+        "(receive buffer full, since boot)"
+    )
+
+
+def device_costs(before: dict[str, Any], after: dict[str, Any], measure: Measure) -> None:
+    """Doorbells and interrupts per packet, as the device counted them."""
+    measure("doorbells/packet at a", delta(before, after, "a", "device.doorbells") / COUNT)
+    measure("interrupts/packet at a", delta(before, after, "a", "device.interrupts") / COUNT)
+    measure("interrupts/packet at b", delta(before, after, "b", "device.interrupts") / COUNT)
+
+
+@pytest.mark.check(
+    points=0,
+    timeout=30,
+    hint="not your code: the lab's NIC driver (vnic.ko) did not come up; see serial.log",
+)
+def test_nic_up(grading: GradingSession, lab: Any, guest: Budget) -> None:
+    """The lab's NIC is up in a and b, and a ping crosses the wire"""
+    for name in ("a", "b"):
+        mac = lab[name].spec.mac
+        found = guest.run(name, f"ip -o link | grep -qi '{mac}'")
+        assert found.ok, f"guest {name} has no interface with MAC {mac} (is vnic.ko loaded?)"
+        # The deepest rings the driver allows: a burst of 1000 datagrams must wait in
+        # b's RX ring while b's vCPU (under TCG) catches up, not be dropped for want of
+        # descriptors.  The steps measure the sockets path, not a shallow ring.
+        guest.run(
+            name,
+            f"i=$(ip -o link | awk -F': ' 'tolower($0) ~ /{mac}/ {{print $2; exit}}'); "
+            "set -- $(ethtool -g $i | awk '/^RX:|^TX:/ {print $2}' | head -2); "
+            "ethtool -G $i rx $1 tx $2 2>/dev/null; true",
+        )
+    before = grading.lab.port_counters()
+    ping = guest.run("a", f"ping -c 1 -W 5 {PEER}")
+    assert ping.ok, f"198.18.0.1 cannot reach {PEER}: {ping.explain()}"
+    assert delta(before, grading.lab.port_counters(), "b", "rx_frames") >= 1
+    # A deep receive buffer: a slow receiver shows up as time, not as loss.
+    guest.run("b", "sysctl -qw net.core.rmem_max=16777216")
+
+
+@pytest.mark.check(points=1, timeout=5, hint="Run each file with python3: it names the line.")
+def test_parses(grading: GradingSession) -> None:
+    """Every file of the submission is valid Python"""
+    for name in FILES:
+        source = grading.submission / name
+        assert source.is_file(), f"{name} is missing from the submission"
+        try:
+            ast.parse(source.read_text(errors="replace"), filename=name)
+        except SyntaxError as error:
+            raise AssertionError(f"{name} line {error.lineno}: {error.msg}") from None
+
+
+@pytest.mark.check(
+    points=3,
+    timeout=60,
+    step=1,
+    depends=["nic_up", "parses"],
+    hint="send_one_by_one(): one sock.send() per datagram on the connected socket",
+)
+def test_sendto(grading: GradingSession, guest: Budget, measure: Measure) -> None:
+    """Step 1: 1000 datagrams, one sendto() each, all reach b intact"""
+    nonce = secrets.token_hex(8)
+    guest.start(
+        "b", f"python3 {TOOLS}/udp_tool.py sink --port 9001 --count {COUNT} --nonce {nonce}", "sink"
+    )
+    wait_bound(guest, "b", 9001)
+    before = grading.lab.port_counters()
+    run = guest.run(
+        "a",
+        f"cd {SUB} && python3 sender.py --dest {PEER}:9001 --count {COUNT} --size {SIZE} "
+        f"--nonce {nonce} --mode sendto",
+    )
+    sink = last_json(guest.collect("b", "sink"), "the exercise's sink")
+    after = grading.lab.port_counters()
+    assert run.ok, run.explain()
+    sent = last_json(run, "sender.py")
+    wire = delta(before, after, "b", "rx_frames")
+    assert sink["valid"] == COUNT and sink["duplicates"] == 0 and sink["foreign"] == 0, (
+        f"b received {sink['valid']} of the {COUNT} datagrams intact "
+        f"({sink['duplicates']} duplicates, {sink['foreign']} not of this run): "
+        + where_lost(before, after, guest)
+    )
+    assert wire >= COUNT, f"only {wire} frames reached b's port on the wire"
+    seconds = float(sent["seconds"])
+    assert 0 < seconds <= run.seconds, f"sender.py reports {seconds} s, which cannot be"
+    MEASURED["sendto"] = COUNT / seconds
+    measure("sendto rate", COUNT / seconds, "packets/s", leaderboard=True)
+    device_costs(before, after, measure)
+
+
+@pytest.mark.check(
+    points=3,
+    timeout=60,
+    step=2,
+    depends=["nic_up", "parses"],
+    hint="send_batched(): one libc.sendmmsg(fd, slots.at(sent), n, 0) per batch of n",
+)
+def test_sendmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> None:
+    """Step 2: the same datagrams in sendmmsg() batches: fewer system calls"""
+    nonce = secrets.token_hex(8)
+    guest.start(
+        "b", f"python3 {TOOLS}/udp_tool.py sink --port 9002 --count {COUNT} --nonce {nonce}", "sink"
+    )
+    wait_bound(guest, "b", 9002)
+    before = grading.lab.port_counters()
+    run = guest.run(
+        "a",
+        f"cd {SUB} && sh {TOOLS}/syscount.sh python3 sender.py --dest {PEER}:9002 "
+        f"--count {COUNT} --size {SIZE} --nonce {nonce} --mode sendmmsg --batch 32",
+    )
+    sink = last_json(guest.collect("b", "sink"), "the exercise's sink")
+    after = grading.lab.port_counters()
+    assert run.ok, run.explain()
+    sent = last_json(run, "sender.py")
+    calls = syscalls(run)
+    assert sink["valid"] == COUNT, (
+        f"b received {sink['valid']} of the {COUNT} datagrams intact: "
+        + where_lost(before, after, guest)
+    )
+    per_packet = calls["sendto"] + calls["sendmsg"]
+    assert per_packet == 0, f"{per_packet} sendto()/sendmsg() calls: that is not batching"
+    assert 1 <= calls["sendmmsg"] <= COUNT // 8, (
+        f"{calls['sendmmsg']} sendmmsg() calls for {COUNT} datagrams: batches of 32 need ~32"
+    )
+    rate = COUNT / float(sent["seconds"])
+    measure("sendmmsg rate", rate, "packets/s", leaderboard=True)
+    measure("system calls/packet", calls["sendmmsg"] / COUNT)
+    if "sendto" in MEASURED:
+        measure("speed-up over sendto", rate / MEASURED["sendto"], "x")
+    device_costs(before, after, measure)
+
+
+@pytest.mark.check(
+    points=2,
+    timeout=60,
+    step=3,
+    depends=["nic_up", "parses"],
+    hint="receive_batched(): wait with readable(), then one recvmmsg() takes what is queued",
+)
+def test_recvmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> None:
+    """Step 3: the receiver takes batches with recvmmsg()"""
+    nonce = secrets.token_hex(8)
+    guest.start(
+        "b",
+        f"cd {SUB} && sh {TOOLS}/syscount.sh python3 receiver.py --port 9003 --count {COUNT} "
+        f"--nonce {nonce} --mode recvmmsg --batch 32 --idle 15",
+        "receiver",
+    )
+    wait_bound(guest, "b", 9003)
+    before = grading.lab.port_counters()
+    blast = guest.run(
+        "a",
+        f"python3 {TOOLS}/udp_tool.py blast --dest {PEER}:9003 --count {COUNT} --nonce {nonce}",
+    )
+    received = guest.collect("b", "receiver")
+    # The student's receiver first: when it dies, the blaster's errors only follow from it.
+    assert received.ok, received.explain()
+    assert blast.ok, f"the exercise's sender failed: {blast.explain()}"
+    after = grading.lab.port_counters()
+    report = last_json(received, "receiver.py")
+    calls = syscalls(received)
+    assert report["valid"] == COUNT and report["seq_sum"] == COUNT * (COUNT - 1) // 2, (
+        f"receiver.py took {report['valid']} of {COUNT} datagrams intact: "
+        + where_lost(before, after, guest)
+    )
+    assert calls["recvfrom"] + calls["recvmsg"] == 0, "one recvfrom() per datagram is step 1"
+    assert 1 <= calls["recvmmsg"] <= COUNT, f"{calls['recvmmsg']} recvmmsg() calls"
+    measure("datagrams per recvmmsg()", COUNT / calls["recvmmsg"])
+
+
+@pytest.mark.check(
+    points=2,
+    timeout=60,
+    step=4,
+    depends=["nic_up", "parses"],
+    hint="serve(): one selector for the listener and every connection; answer whole requests",
+)
+def test_request_response(grading: GradingSession, guest: Budget, measure: Measure) -> None:
+    """Step 4: a TCP request/response server under 16 connections"""
+    guest.start("b", f"cd {SUB} && python3 rr_server.py --port 9100", "server")
+    wait_bound(guest, "b", 9100, "t")
+    before = grading.lab.port_counters()
+    load = guest.run(
+        "a",
+        f"python3 {TOOLS}/rr_client.py --server {PEER}:9100 --conns 16 --requests 50 --patience 3",
+    )
+    server = guest.collect("b", "server", stop=True)
+    after = grading.lab.port_counters()
+    # Stopped by us, the server ends by SIGTERM (143) or its timeout (124, 137); else it died.
+    assert server.status in (124, 137, 143), f"rr_server.py died: {server.explain()}"
+    assert load.ok, f"the load generator failed: {load.explain()}"
+    report = last_json(load, "the load generator")
+    assert report["errors"] == 0 and report["transactions"] == 16 * 50, (
+        f"{report['transactions']} of 800 transactions, {report['errors']} wrong or lost"
+    )
+    wire = delta(before, after, "b", "rx_frames")
+    assert wire >= 800, f"only {wire} frames reached b: the requests did not cross the wire"
+    measure("transactions/s", report["tps"], "1/s", leaderboard=True)
+    measure("p50 latency", report["p50_us"], "us")
+    measure("p99 latency", report["p99_us"], "us", order="asc")
