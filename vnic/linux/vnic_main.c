@@ -609,6 +609,11 @@ static int vnic_alloc_irq_vectors(struct vnic_adapter *adapter)
 	struct pci_dev *pdev = adapter->pdev;
 	int n;
 
+	if (irq_mode > VNIC_IRQ_INTX) {
+		dev_warn(&pdev->dev, "irq_mode=%u is not 0, 1 or 2; using 0\n",
+			 irq_mode);
+		irq_mode = VNIC_IRQ_MSIX;
+	}
 	n = -EINVAL;
 	if (irq_mode == VNIC_IRQ_MSIX)
 		n = pci_alloc_irq_vectors(pdev, 2, VNIC_NUM_QUEUES + 1,
