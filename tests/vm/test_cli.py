@@ -58,3 +58,4 @@ def test_demo_boots_and_reports_boot_time(platform: Platform) -> None:
     assert demo.returncode == 0, demo.stderr
     assert "boot to READY" in demo.stdout
     assert "Linux 6.12" in demo.stdout
+    assert "doorbells per packet" in demo.stdout and "TCP a → b" in demo.stdout

@@ -1,0 +1,36 @@
+"""Benchmark: the kernel sockets path between two VMs running vnic.ko.
+
+Boots two guests on one link and prints the figure lines of :mod:`lab.figures` (what each
+one counts is described there): ``sockets_udp_pps``, ``doorbells_per_packet``,
+``irqs_per_packet``, ``reg_reads_per_packet`` and ``tcp_mbps``, all counted on the host from
+the device counters; details on stderr. Run by ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lab import provision
+from lab.figures import sockets_figures
+from lab.runs import RunDir
+from lab.topology import wired
+from lab.vm import Lab
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured window per test")
+    seconds = parser.parse_args().seconds
+    topology = wired(["a", "b"], RunDir.new("bench-sockets"), modules=["vnic"])
+    with Lab(topology, provision.ensure()) as lab:
+        lab.start()
+        figures = sockets_figures(lab, seconds)
+    for line in figures.details:
+        print(line, file=sys.stderr)
+    for line in figures.lines():
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Per-packet costs of the kernel sockets path, counted on the host.
+
+Guest a blasts 64-byte UDP payloads at guest b from one sender process (b's stack drops
+them: no socket listens, so no reader takes CPU from the sender); then one TCP stream
+(iperf3) runs a → b. Every figure comes from the fabric's device counters over a
+steady-state window (the first second of traffic is left out), never from what guest
+programs print:
+
+``sockets_udp_pps``       frames arriving at b's port per second
+``doorbells_per_packet``  TX doorbells (tail writes) of a per frame a transmitted: 1 without
+                          batching, below 1 when xmit_more batches
+``irqs_per_packet``       interrupts of both devices per frame that arrived at b
+``reg_reads_per_packet``  trapped register reads of both devices per frame that arrived at b
+``tcp_mbps``              bytes b's device put into its RX rings, as Mbit/s
+
+Used by ``bench/sockets.py`` (``make bench``) and ``ringlab demo``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from lab.vm import Lab
+
+PEER = "python3 /mnt/project/tests/vm/guest/peer.py"
+WARMUP_S = 1.0
+
+Counters = dict[str, dict[str, int]]
+
+
+@dataclass
+class SocketsFigures:
+    udp_pps: float
+    doorbells_per_packet: float
+    irqs_per_packet: float
+    reg_reads_per_packet: float
+    tcp_mbps: float
+    details: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The figure lines of ``make bench``."""
+        return [
+            f"sockets_udp_pps {self.udp_pps:.0f}",
+            f"doorbells_per_packet {self.doorbells_per_packet:.3f}",
+            f"irqs_per_packet {self.irqs_per_packet:.3f}",
+            f"reg_reads_per_packet {self.reg_reads_per_packet:.4f}",
+            f"tcp_mbps {self.tcp_mbps:.1f}",
+        ]
+
+
+def device_counters(lab: Lab, ports: tuple[str, ...] = ("a", "b")) -> Counters:
+    assert lab.fabric is not None, "the lab has no vNIC fabric"
+    stats = lab.fabric.stats()["stats"]["ports"]
+    return {p: {k: v for k, v in stats[p]["device"].items() if isinstance(v, int)} for p in ports}
+
+
+def window(lab: Lab, seconds: float) -> tuple[Counters, float]:
+    """How the device counters changed over ``seconds`` of host time, after a warm-up."""
+    time.sleep(WARMUP_S)
+    before, t0 = device_counters(lab), time.monotonic()
+    time.sleep(seconds)
+    after, t1 = device_counters(lab), time.monotonic()
+    diff = {p: {k: v - before[p][k] for k, v in after[p].items()} for p in after}
+    return diff, t1 - t0
+
+
+def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> SocketsFigures:
+    """Measure the sockets path of a running two-guest lab (guests a and b, vnic.ko)."""
+    a, b = lab["a"], lab["b"]
+    if a.run(f"ping -c1 -W5 {dst}", timeout=30).status != 0:
+        raise RuntimeError(f"a cannot reach b ({dst}) through the vNIC")
+
+    total = seconds + WARMUP_S + 1
+    a.run(f"{PEER} udp-blast {dst} 9000 64 {total} > /tmp/blast.json 2>&1 &", check=True)
+    d, dt = window(lab, seconds)
+    time.sleep(total - WARMUP_S - seconds + 2.5)  # the sender has finished
+    frames, sent = d["b"]["total_tpr"], d["a"]["tx_frames"]
+    if not frames or not sent:
+        raise RuntimeError(f"no UDP traffic reached b: {d}")
+    details = [
+        f"udp window {dt:.2f} s: a sent {sent}, b's port got {frames}, b's rings took "
+        f"{d['b']['rx_frames']} (no-descriptor drops {d['b']['rx_drop_no_desc']}); doorbells "
+        f"a {d['a']['doorbells']} b {d['b']['doorbells']}; interrupts a {d['a']['interrupts']} "
+        f"b {d['b']['interrupts']}; register reads a {d['a']['reg_reads']} b {d['b']['reg_reads']}",
+        f"guest sender says: {a.run('cat /tmp/blast.json').output.strip()}",
+    ]
+
+    b.run("iperf3 -s -D -p 5201", check=True)
+    a.run(f"iperf3 -c {dst} -p 5201 -t {seconds + WARMUP_S + 1} > /tmp/tcp.log 2>&1 &")
+    dtcp, dt2 = window(lab, seconds)
+    a.run("sleep 2; pkill iperf3", timeout=30)
+    b.run("pkill iperf3")
+    details.append(f"tcp window {dt2:.2f} s: b's rings took {dtcp['b']['rx_bytes']} bytes")
+
+    return SocketsFigures(
+        udp_pps=frames / dt,
+        doorbells_per_packet=d["a"]["doorbells"] / sent,
+        irqs_per_packet=(d["a"]["interrupts"] + d["b"]["interrupts"]) / frames,
+        reg_reads_per_packet=(d["a"]["reg_reads"] + d["b"]["reg_reads"]) / frames,
+        tcp_mbps=dtcp["b"]["rx_bytes"] * 8 / dt2 / 1e6,
+        details=details,
+    )
