@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-vm bench lint docs gen check-gen images clean-cache help
+.PHONY: demo test test-unit bench lint docs gen check-gen starters check-starters images clean-cache help
 
 help:
 	@echo "make demo    boot the lab and show what it measures (provisions on first use)"
@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml
 images: $(STAMP)
 	$(BIN)/ringlab images build
 
+# The two-VM lab and its per-packet figures, then exercise 01 graded on its
+# reference solution: the table a student's work is measured against.
 demo: images
 	$(BIN)/ringlab demo
+	$(BIN)/ringlab grade 01-sockets --submission exercises/01-sockets/solution
 
 test: images
 	$(BIN)/pytest -q
@@ -51,6 +54,13 @@ gen: $(STAMP)
 
 check-gen: $(STAMP)
 	$(BIN)/python -m vnic.model.codegen --check
+
+# Exercise starters are generated from the solutions' TODO regions.
+starters: $(STAMP)
+	$(BIN)/python -m lab.grading.starter
+
+check-starters: $(STAMP)
+	$(BIN)/python -m lab.grading.starter --check
 
 clean-cache: $(STAMP)
 	$(BIN)/ringlab images clean

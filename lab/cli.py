@@ -32,7 +32,7 @@ from lab.topology import wired
 from lab.vm import Lab, VmError, terminate_on_sigterm
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages unbroken: paths stay copyable
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lab.children import die_with_parent
 from vnic.model.control import control_request
 
 
@@ -44,6 +45,8 @@ class FabricProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # SIGTERM, not SIGKILL: the fabric then removes its sockets itself.
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
         ready = self.dir / "ready"
         deadline = time.monotonic() + timeout

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from lab.vm import Lab
 
-PEER = "python3 /mnt/project/tests/vm/guest/peer.py"
+PEER = "python3 /mnt/project/lab/guest/peer.py"
 WARMUP_S = 1.0
 
 Counters = dict[str, dict[str, int]]

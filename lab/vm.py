@@ -22,7 +22,6 @@ every socket and temporary directory removed.  QEMU children also get
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import shutil
@@ -38,23 +37,16 @@ from types import FrameType
 
 from images.guest import GuestImage
 from images.qemu import Qemu
+from lab.children import die_with_parent
 from lab.console import CommandResult, CommandTimeout, Console, ConsoleError
 from lab.fabric import FabricProcess
 from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import Topology, VmSpec
 
-PR_SET_PDEATHSIG = 1
-
 
 class VmError(RuntimeError):
     """A guest failed to start or died; the message says where its logs are."""
-
-
-def _die_with_parent() -> None:
-    """In the QEMU child, before exec: get SIGKILL when the lab process dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Vm:
@@ -147,7 +139,7 @@ class Vm:
                 stdout=qemu_log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a terminal's ^C goes to us, not to QEMU
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(signal.SIGKILL),
             )
 
     def wait_ready(self, timeout: float = 120.0) -> float:
@@ -335,8 +327,10 @@ def remove_stale_socket_dirs() -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def pids_of_our_qemus() -> list[int]:
-    """QEMU processes whose command line carries a ringlab socket (for leak checks)."""
+def pids_of_our_qemus(runs: Path | None = None) -> list[int]:
+    """QEMU processes whose command line carries a ringlab socket (for leak checks);
+    with ``runs``, only those whose logs go under that runs directory (other labs may
+    run on the machine meanwhile)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -344,6 +338,8 @@ def pids_of_our_qemus() -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"qemu-system" in cmdline and b"/ringlab-" in cmdline:
+            if b"qemu-system" not in cmdline or b"/ringlab-" not in cmdline:
+                continue
+            if runs is None or str(runs).encode() in cmdline:
                 pids.append(int(entry.name))
     return pids

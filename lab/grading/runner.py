@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -117,7 +119,7 @@ def grade(
         )
     except SubmissionError as error:
         report = GradeReport(exercise.name, str(submission), errors=[str(error)])
-        return _all_failed(report, str(error))
+        return _all_failed(report, str(error), exercise, hidden)
     try:
         report = run_checks(session, hidden)
     finally:
@@ -127,12 +129,42 @@ def grade(
     return report
 
 
-def _all_failed(report: GradeReport, why: str) -> GradeReport:
-    """A submission that cannot be graded still gets a report listing every check at 0."""
+def collect_checks(exercise: Exercise, hidden: Path | None = None) -> list[CheckResult]:
+    """Every check of the exercise with its settings, as pytest collects them (none runs)."""
+    found: list[CheckResult] = []
+
+    class Collect:
+        @pytest.hookimpl(trylast=True)
+        def pytest_collection_finish(self, session: pytest.Session) -> None:
+            for item in session.items:
+                settings = item.stash[plugin.settings_key]
+                title = plugin.check_title(item)
+                found.append(
+                    CheckResult(plugin.check_name(item), title, settings, Status.NOT_RUN, 0.0)
+                )
+
+    with (
+        tempfile.TemporaryDirectory(prefix="ringlab-collect-") as tmp,
+        open(os.devnull, "w") as sink,
+        contextlib.redirect_stdout(sink),
+    ):
+        pytest.main([*pytest_args(exercise, Path(tmp), hidden), "--collect-only"], [Collect()])
+    return found
+
+
+def _all_failed(
+    report: GradeReport, why: str, exercise: Exercise, hidden: Path | None
+) -> GradeReport:
+    """A submission that cannot be graded still gets a report listing every check at 0,
+    so its score is out of the exercise's points, as everyone else's."""
+    checks = collect_checks(exercise, hidden)
+    for check in checks:
+        check.output = f"not run: {why}"
     report.results = [
         CheckResult(name="submission", title="the submission can be graded",
                     settings=plugin.CheckSettings(points=0), status=Status.FAILED,
-                    score=0.0, output=why)
+                    score=0.0, output=why),
+        *checks,
     ]  # fmt: skip
     return report
 

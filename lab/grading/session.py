@@ -28,7 +28,7 @@ from lab.console import CommandTimeout, ConsoleError
 from lab.grading.model import Exercise
 from lab.provision import Platform
 from lab.runs import RunDir
-from lab.topology import Share, Topology, default_specs, wired
+from lab.topology import PROJECT, Share, Topology, default_specs, wired
 from lab.vm import Lab, VmError
 
 #: Bytes of a program's output kept (the rest is discarded in the guest).
@@ -95,6 +95,28 @@ def stage_submission(source: Path, dest: Path, max_bytes: int) -> Path:
     return dest
 
 
+def stage_project_view(exercise: Exercise, dest: Path) -> Path:
+    """What a graded guest sees at ``/mnt/project``: the exercise's guest-side check tools
+    and the lab's guest programs, at their usual paths; never the reference solution nor
+    the checks' host code, which a submission could otherwise read or import."""
+    try:
+        exercise_dir = exercise.path.resolve().relative_to(PROJECT)
+    except ValueError:  # an exercise kept outside the project
+        exercise_dir = Path("exercises") / exercise.name
+    wanted = {
+        exercise.checks / "tools": dest / exercise_dir / "checks" / "tools",
+        PROJECT / "lab" / "guest": dest / "lab" / "guest",
+    }
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for source, target in wanted.items():
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=ignore)
+    return dest
+
+
 class GradingLab:
     """The exercise's lab, booted on first use and booted afresh when a guest died."""
 
@@ -121,6 +143,9 @@ class GradingLab:
             topology = default_specs(list(ex.vms), self.run_dir, self.submission)
             for vm in topology.vms:
                 vm.modules = list(ex.modules)
+        view = stage_project_view(ex, self.run_dir.path / "project")
+        for vm in topology.vms:
+            vm.shares = [Share("project", view) if s.tag == "project" else s for s in vm.shares]
         return topology
 
     def ensure(self) -> Lab:

@@ -44,3 +44,21 @@ def test_unknown_exercise_is_a_clear_error() -> None:
     done = ringlab("grade", "99", "--submission", ".")
     assert done.returncode == 1
     assert "no exercise '99' (known: 01-sockets)" in done.stderr
+
+
+def test_an_ungradable_submission_is_graded_out_of_every_point(tmp_path: Path) -> None:
+    """No lab boots for a missing folder, yet the report lists every check at zero."""
+    out = tmp_path / "results.json"
+    done = ringlab(
+        "grade", "01-sockets", "--submission", str(tmp_path / "missing"),
+        "--format", "gradescope", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 1 and "is not a directory" in done.stderr
+    results = json.loads(out.read_text())
+    assert results["score"] == 0
+    names = {test["name"] for test in results["tests"]}
+    assert {
+        "the submission can be graded",
+        "Step 1: 1000 datagrams, one sendto() each, all reach b intact",
+    } <= names
+    assert sum(test["max_score"] for test in results["tests"]) == 11

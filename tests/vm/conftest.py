@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def platform() -> Platform:
     """QEMU and the guest image, provisioned on first use (cached afterwards)."""
     return provision.ensure()
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run directories of this test only, for it and the ringlab processes it starts: a
+    QEMU naming one of them is ours (``pids_of_our_qemus(runs)``), whatever else runs."""
+    path = tmp_path / "runs"
+    monkeypatch.setenv("RINGLAB_RUNS", str(path))
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,7 @@ def ringlab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
     )
 
 
-def test_up_exec_status_down(platform: Platform) -> None:
-    before = set(pids_of_our_qemus())
+def test_up_exec_status_down(platform: Platform, runs: Path) -> None:
     up = ringlab("up", "--name", "clitest", "a")
     try:
         assert up.returncode == 0, up.stderr
@@ -35,7 +34,7 @@ def test_up_exec_status_down(platform: Platform) -> None:
     finally:
         down = ringlab("down", "--name", "clitest")
     assert down.returncode == 0, down.stderr
-    assert set(pids_of_our_qemus()) <= before
+    assert pids_of_our_qemus(runs) == []
     assert "clitest" not in ringlab("status", "--json").stdout
 
 

@@ -2,8 +2,9 @@
 
 The solution scores full marks and the generated starter scores nothing for the
 steps it leaves undone; broken submissions (syntax error, hang, kernel crash,
-output flood, wrong answers) grade without harm, in parallel; Ctrl-C mid-grade
-leaves no guest behind; the exercise driver walks the steps on one lab.
+output flood, wrong answers, one that runs the reference solution) grade without
+harm, in parallel; Ctrl-C mid-grade leaves no guest behind; the exercise driver
+walks the steps on one lab.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from lab.grading.starter import FIXTURES
 from lab.provision import Platform
 from lab.vm import pids_of_our_qemus
@@ -27,26 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = FIXTURES / "00-sample"
 BROKEN = ROOT / "tests" / "fixtures" / "submissions" / "00-sample"
 RINGLAB = [sys.executable, "-m", "lab.cli"]
-
-
-@pytest.fixture
-def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run directories of this test only: a QEMU naming one of them is a leak of ours
-    (other labs may run on the machine meanwhile)."""
-    path = tmp_path / "runs"
-    monkeypatch.setenv("RINGLAB_RUNS", str(path))
-    return path
-
-
-def qemus_of(runs: Path) -> list[int]:
-    pids = []
-    for pid in pids_of_our_qemus():
-        try:
-            if str(runs).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pids.append(pid)
-        except OSError:
-            continue
-    return pids
 
 
 def ringlab(*args: str, timeout: float = 200) -> subprocess.CompletedProcess[str]:
@@ -81,7 +60,7 @@ def test_solution_full_marks_starter_zero_for_undone_steps(
     assert 'name="parses"' in starter.stdout
     assert 'name="score" value="1"' in starter.stdout  # only "parses": every step is undone
     assert starter.stdout.count("<failure") == 2 and "NotImplementedError: TODO 1" in starter.stdout
-    assert qemus_of(runs) == []
+    assert pids_of_our_qemus(runs) == []
 
 
 def test_broken_submissions_grade_without_harm(
@@ -98,7 +77,7 @@ def test_broken_submissions_grade_without_harm(
     with open(out / "grades.csv") as handle:
         rows = {row["submission"]: row for row in csv.DictReader(handle)}
     scores = {name: float(row["score"]) for name, row in rows.items()}
-    assert scores == {"syntax": 0, "hang": 3, "crash": 3, "flood": 4, "wrong": 1}, rows
+    assert scores == {"syntax": 0, "hang": 3, "crash": 3, "flood": 4, "wrong": 1, "peek": 1}, rows
     assert all(row["error"] == "" for row in rows.values())
 
     def result(name: str, check: str) -> dict[str, object]:
@@ -113,7 +92,8 @@ def test_broken_submissions_grade_without_harm(
     flood = str(result("flood", "digest")["output"])
     assert "output cut" in flood and len(flood) < 2000
     assert "squares(" in str(result("wrong", "squares")["output"])
-    assert qemus_of(runs) == []
+    assert "No such file" in str(result("peek", "squares")["output"])  # no solution to run
+    assert pids_of_our_qemus(runs) == []
 
 
 def test_ctrl_c_mid_grade_leaves_no_guest(platform: Platform, runs: Path) -> None:
@@ -122,14 +102,14 @@ def test_ctrl_c_mid_grade_leaves_no_guest(platform: Platform, runs: Path) -> Non
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while not qemus_of(runs) and time.monotonic() < deadline:
+    while not pids_of_our_qemus(runs) and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(8)  # booted, inside the hanging check
     grader.send_signal(signal.SIGINT)
     _, stderr = grader.communicate(timeout=60)
     assert grader.returncode == 130, stderr
     assert "interrupted" in stderr
-    assert qemus_of(runs) == []
+    assert pids_of_our_qemus(runs) == []
 
 
 def test_exercise_driver_walks_the_steps_on_one_lab(platform: Platform, tmp_path: Path) -> None:
@@ -170,4 +150,4 @@ def test_background_programs_and_the_budget(platform: Platform, runs: Path) -> N
         assert lab.boots == 1
     finally:
         session.close()
-    assert qemus_of(runs) == []
+    assert pids_of_our_qemus(runs) == []

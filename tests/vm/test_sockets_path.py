@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from lab.figures import PEER
 from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
 from vnic.model.fabric import HostEndpoint
 
-PEER = "python3 /mnt/project/tests/vm/guest/peer.py"
 IP = {"a": "198.18.0.1", "b": "198.18.0.2"}
 IP6 = {"a": "fd72:6c::1", "b": "fd72:6c::2"}
 MAC = {"a": "02:72:6c:00:00:01", "b": "02:72:6c:00:00:02"}

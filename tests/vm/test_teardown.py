@@ -55,12 +55,11 @@ def _wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_boot_leaves_nothing(
-    platform: Platform, tmp_path: Path, signum: signal.Signals
+    platform: Platform, tmp_path: Path, runs: Path, signum: signal.Signals
 ) -> None:
-    before = set(pids_of_our_qemus())
     child, sockets = _start(tmp_path)
     time.sleep(1.5)  # QEMU is running, the guests are still booting
-    ours = [pid for pid in pids_of_our_qemus() if pid not in before]
+    ours = pids_of_our_qemus(runs)
     assert len(ours) == 2, "both QEMUs should be running mid-boot"
     child.send_signal(signum)
     child.wait(30)
@@ -68,12 +67,13 @@ def test_signal_during_boot_leaves_nothing(
     assert not sockets.exists()
 
 
-def test_killed_lab_process_takes_its_guests_along(platform: Platform, tmp_path: Path) -> None:
+def test_killed_lab_process_takes_its_guests_along(
+    platform: Platform, tmp_path: Path, runs: Path
+) -> None:
     """SIGKILL gives no chance to clean up: the QEMUs' parent-death signal must do it."""
-    before = set(pids_of_our_qemus())
     child, _ = _start(tmp_path)
     time.sleep(1.5)
-    ours = [pid for pid in pids_of_our_qemus() if pid not in before]
+    ours = pids_of_our_qemus(runs)
     assert ours
     os.kill(child.pid, signal.SIGKILL)
     child.wait(10)

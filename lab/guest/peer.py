@@ -1,4 +1,4 @@
-"""Guest-side traffic for the sockets-path tests and benchmark (runs in the VM, stdlib only).
+"""Guest-side traffic for the sockets benchmark, demo and tests (runs in the VM, stdlib only).
 
 Every payload is derived from a seed and a sequence number, so a receiver checks each byte
 without being told what was sent. Each command prints one JSON line as its result.
