@@ -152,6 +152,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     table.add_row("interrupts per packet", f"{figures.irqs_per_packet:.3f}")
     table.add_row("register reads per packet", f"{figures.reg_reads_per_packet:.4f}")
     table.add_row("TCP a → b, one stream", f"{figures.tcp_mbps:.0f} Mbit/s")
+    table.add_row(
+        "host CPU per UDP packet",
+        ", ".join(f"{name} {us:.0f} µs" for name, us in figures.cpu_us_per_packet.items()),
+    )
     table.add_row("logs", str(topology.run.path))
     out.print(table)
     return 0

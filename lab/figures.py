@@ -12,12 +12,19 @@ programs print:
 ``irqs_per_packet``       interrupts of both devices per frame that arrived at b
 ``reg_reads_per_packet``  trapped register reads of both devices per frame that arrived at b
 ``tcp_mbps``              bytes b's device put into its RX rings, as Mbit/s
+``fabric_cpu_us_per_packet``  host CPU the vNIC fabric (both device models and the wire)
+                          spent per UDP frame that arrived at b
+
+The host CPU each QEMU and the fabric spent per UDP frame goes to the details: on a
+2-core machine the two guests and the fabric share the cores, so what one takes, the
+others lose.
 
 Used by ``bench/sockets.py`` (``make bench``) and ``ringlab demo``.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +43,8 @@ class SocketsFigures:
     irqs_per_packet: float
     reg_reads_per_packet: float
     tcp_mbps: float
+    #: Host CPU microseconds per UDP frame at b, per process ("qemu a", "fabric", ...).
+    cpu_us_per_packet: dict[str, float] = field(default_factory=dict)
     details: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -46,6 +55,7 @@ class SocketsFigures:
             f"irqs_per_packet {self.irqs_per_packet:.3f}",
             f"reg_reads_per_packet {self.reg_reads_per_packet:.4f}",
             f"tcp_mbps {self.tcp_mbps:.1f}",
+            f"fabric_cpu_us_per_packet {self.cpu_us_per_packet['fabric']:.1f} us",
         ]
 
 
@@ -55,14 +65,41 @@ def device_counters(lab: Lab, ports: tuple[str, ...] = ("a", "b")) -> Counters:
     return {p: {k: v for k, v in stats[p]["device"].items() if isinstance(v, int)} for p in ports}
 
 
-def window(lab: Lab, seconds: float) -> tuple[Counters, float]:
-    """How the device counters changed over ``seconds`` of host time, after a warm-up."""
+def host_pids(lab: Lab) -> dict[str, int]:
+    """The host processes doing a lab's work: each guest's QEMU and the vNIC fabric."""
+    pids = {f"qemu {name}": vm.process.pid for name, vm in lab.vms.items() if vm.process}
+    if lab.fabric is not None and lab.fabric.process is not None:
+        pids["fabric"] = lab.fabric.process.pid
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Window:
+    """How the device counters and the host processes' CPU time changed over a window."""
+
+    counters: Counters
+    cpu: dict[str, float]
+    seconds: float
+
+
+def window(lab: Lab, seconds: float) -> Window:
+    """Measure ``seconds`` of host time, after a warm-up."""
     time.sleep(WARMUP_S)
+    pids = host_pids(lab)
+    cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     before, t0 = device_counters(lab), time.monotonic()
     time.sleep(seconds)
     after, t1 = device_counters(lab), time.monotonic()
+    cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     diff = {p: {k: v - before[p][k] for k, v in after[p].items()} for p in after}
-    return diff, t1 - t0
+    return Window(diff, {name: cpu1[name] - cpu0[name] for name in pids}, t1 - t0)
 
 
 def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> SocketsFigures:
@@ -73,7 +110,8 @@ def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> 
 
     total = seconds + WARMUP_S + 1
     a.run(f"{PEER} udp-blast {dst} 9000 64 {total} > /tmp/blast.json 2>&1 &", check=True)
-    d, dt = window(lab, seconds)
+    udp = window(lab, seconds)
+    d, dt = udp.counters, udp.seconds
     time.sleep(total - WARMUP_S - seconds + 2.5)  # the sender has finished
     frames, sent = d["b"]["total_tpr"], d["a"]["tx_frames"]
     if not frames or not sent:
@@ -85,10 +123,17 @@ def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> 
         f"b {d['b']['interrupts']}; register reads a {d['a']['reg_reads']} b {d['b']['reg_reads']}",
         f"guest sender says: {a.run('cat /tmp/blast.json').output.strip()}",
     ]
+    cpu_us = {name: 1e6 * used / frames for name, used in udp.cpu.items()}
+    details.append(
+        "host CPU per UDP frame: "
+        + ", ".join(f"{name} {us:.1f} us ({100 * udp.cpu[name] / dt:.0f}% of a core)"
+                    for name, us in cpu_us.items())
+    )  # fmt: skip
 
     b.run("iperf3 -s -D -p 5201", check=True)
     a.run(f"iperf3 -c {dst} -p 5201 -t {seconds + WARMUP_S + 1} > /tmp/tcp.log 2>&1 &")
-    dtcp, dt2 = window(lab, seconds)
+    tcp = window(lab, seconds)
+    dtcp, dt2 = tcp.counters, tcp.seconds
     a.run("sleep 2; pkill iperf3", timeout=30)
     b.run("pkill iperf3")
     details.append(f"tcp window {dt2:.2f} s: b's rings took {dtcp['b']['rx_bytes']} bytes")
@@ -99,5 +144,6 @@ def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> 
         irqs_per_packet=(d["a"]["interrupts"] + d["b"]["interrupts"]) / frames,
         reg_reads_per_packet=(d["a"]["reg_reads"] + d["b"]["reg_reads"]) / frames,
         tcp_mbps=dtcp["b"]["rx_bytes"] * 8 / dt2 / 1e6,
+        cpu_us_per_packet=cpu_us,
         details=details,
     )

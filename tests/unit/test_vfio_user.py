@@ -369,3 +369,47 @@ def test_real_vnic_behind_the_transport(tmp_path: Path) -> None:
         thread.join(5)
         port.close()
         loop.close()
+
+
+def posted_write(msg_id: int, offset: int, value: int) -> bytes:
+    payload = vu.REGION_RW.pack(offset, vu.REGION_BAR0, 4) + value.to_bytes(4, "little")
+    size, flags = vu.HEADER_SIZE + len(payload), vu.TYPE_REQUEST | vu.FLAG_NO_REPLY
+    return vu.HEADER.pack(msg_id, vu.REGION_WRITE, size, flags, 0) + payload
+
+
+def test_queued_messages_are_cut_apart_and_fds_find_theirs() -> None:
+    """Three messages queued before the server reads: the fd goes with the one sent with it."""
+    ours, qemu = socket.socketpair()
+    conn = vu.Connection(ours)
+    memfd = os.memfd_create("ram")
+    try:
+        qemu.sendall(posted_write(1, 0x6018, 1))
+        qemu.sendmsg(
+            [posted_write(2, 0x6018, 2)],
+            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", memfd))],
+        )
+        qemu.sendall(posted_write(3, 0x6018, 3) + posted_write(4, 0x6018, 4)[:10])
+        # As the event loop does: read until nothing is whole, again when the socket is ready.
+        got = [m for m in (conn.read_message() for _ in range(6)) if m is not None]
+        assert [m[0][0] for m in got] == [1, 2, 3]
+        assert [len(m[2]) for m in got] == [0, 1, 0]
+        passed = got[1][2][0]
+        assert os.fstat(passed).st_ino == os.fstat(memfd).st_ino
+        os.close(passed)
+        assert conn.read_message() is None  # message 4 is not whole yet
+        qemu.sendall(posted_write(4, 0x6018, 4)[10:])
+        last = [m for m in (conn.read_message() for _ in range(2)) if m is not None]
+        assert [m[0][0] for m in last] == [4]
+    finally:
+        conn.close()
+        qemu.close()
+        os.close(memfd)
+
+
+def test_more_messages_queued_than_one_wakeup_handles(
+    served: Served, client: VfioUserClient
+) -> None:
+    count = vu.MESSAGES_PER_WAKEUP + 100
+    client.send_raw(b"".join(posted_write(i, 0x6018, i) for i in range(count)))
+    assert client.read32(vu.REGION_BAR0, 0x6018) == count - 1
+    assert served.server.counters.posted_writes == count
