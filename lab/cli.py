@@ -378,7 +378,7 @@ def cmd_exercise(args: argparse.Namespace) -> int:
 
     exercise = find_exercise(args.exercise)
     with terminate_on_sigterm():
-        return walk(exercise, args.workdir, step=args.step, hidden=args.hidden)
+        return walk(exercise, args.workdir, step=args.step, hidden=args.hidden, capture=args.pcap)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -441,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("exercise")
     p.add_argument("--step", type=int, help="only this step")
     p.add_argument("--workdir", type=Path, help="your working copy (default: ./NN-name)")
+    p.add_argument(
+        "--pcap",
+        action="store_true",
+        help="capture the wire to pcap files (for tcpdump/Wireshark; slows the fabric)",
+    )
     p.add_argument("--hidden", type=Path, help=argparse.SUPPRESS)
     return parser
 

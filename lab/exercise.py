@@ -72,6 +72,8 @@ def where_to_look(session: GradingSession) -> Table:
         grid.add_row(f"{vm}: kernel log", str(run / vm / "serial.log"))
     for pcap in sorted(run.rglob("*.pcap")):
         grid.add_row("capture", str(pcap))
+    if session.exercise.wired and not session.lab.capture:
+        grid.add_row("capture", "none: run again with --pcap to record the wire's frames")
     if session.lab.lab is not None and session.lab.lab.fabric is not None:
         try:
             ports = session.lab.port_counters()
@@ -116,8 +118,10 @@ def walk(
     workdir: Path | None = None,
     step: int | None = None,
     hidden: Path | None = None,
+    capture: bool = False,
 ) -> int:
-    """Run the steps (or one); return 0 when every check of them passed."""
+    """Run the steps (or one); return 0 when every check of them passed. ``capture``
+    records the wire's frames to pcap files (listed under "where to look")."""
     workdir = (workdir or Path.cwd() / exercise.name).resolve()
     if not workdir.is_dir():
         console.print(
@@ -128,7 +132,7 @@ def walk(
     steps = steps_of(exercise)
     chosen = [step] if step is not None else list(steps)
     console.print(Panel(f"{exercise.title}\nworking copy: {workdir}", title=exercise.name))
-    session = GradingSession.create(exercise, workdir, f"exercise-{exercise.name}")
+    session = GradingSession.create(exercise, workdir, f"exercise-{exercise.name}", capture)
     all_passed = True
     try:
         console.print("booting the lab (once for every step) ...")
@@ -160,5 +164,5 @@ def walk(
             index += 1
     finally:
         session.close()
-    console.print(f"logs of this walk: {session.lab.run_dir.path}")
+    console.print(f"logs of this walk: {session.lab.run_dir.path}", soft_wrap=True)
     return 0 if all_passed else 1

@@ -77,13 +77,16 @@ class GradingSession:
         self.lab = lab
 
     @classmethod
-    def create(cls, exercise: Exercise, source: Path, label: str) -> GradingSession:
+    def create(
+        cls, exercise: Exercise, source: Path, label: str, capture: bool = False
+    ) -> GradingSession:
         from lab import provision
         from lab.runs import RunDir
 
         run = RunDir.new(label)
         staged = stage_submission(source, run.path / "submission", exercise.max_submission_bytes)
-        return cls(exercise, staged, GradingLab(exercise, provision.ensure(), run, staged))
+        lab = GradingLab(exercise, provision.ensure(), run, staged, capture=capture)
+        return cls(exercise, staged, lab)
 
     def close(self) -> None:
         self.lab.stop()

@@ -121,9 +121,17 @@ class GradingLab:
     """The exercise's lab, booted on first use and booted afresh when a guest died."""
 
     def __init__(
-        self, exercise: Exercise, platform: Platform, run: RunDir, submission: Path
+        self,
+        exercise: Exercise,
+        platform: Platform,
+        run: RunDir,
+        submission: Path,
+        capture: bool = False,
     ) -> None:
         self.exercise = exercise
+        #: Capture the wire to pcap files in the run directory (costs the fabric CPU per
+        #: frame, so grades, which measure, leave it off).
+        self.capture = capture
         self.platform = platform
         self.run_dir = run
         self.submission = submission
@@ -136,7 +144,8 @@ class GradingLab:
     def topology(self) -> Topology:
         ex = self.exercise
         if ex.wired:
-            topology = wired(list(ex.vms), self.run_dir, modules=list(ex.modules))
+            link = {"pcap": "wire.pcap"} if self.capture else None
+            topology = wired(list(ex.vms), self.run_dir, modules=list(ex.modules), link=link)
             for vm in topology.vms:
                 vm.shares.append(Share("submission", self.submission))
         else:
