@@ -73,6 +73,8 @@ def test_tools_sink_counts_the_solution_and_rejects_foreign_traffic() -> None:
         "--nonce", NONCE, "--mode", "sendmmsg")  # fmt: skip
     got = report(sink.communicate(timeout=30)[0])
     assert (got["valid"], got["foreign"], got["duplicates"]) == (300, 1, 0)
+    # The kernel's arrival stamps span the run, and no more than the sink's own clock saw.
+    assert 0 < got["arrival_seconds"] <= got["seconds"] + 0.01
 
 
 def test_solution_request_response_server_under_load() -> None:

@@ -5,7 +5,9 @@
 
 The datagram format is the exercise's contract (see the handout): sequence number
 (4 bytes, big-endian), the run's nonce (8 bytes), filler.  The sink prints one JSON
-line with what arrived, counting duplicates and foreign datagrams apart.
+line with what arrived, counting duplicates and foreign datagrams apart, and the span
+between the kernel's arrival stamps of the first and the last valid datagram: the
+rate the checks report is the one the receiver saw, not what the sender says of itself.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import struct
 import time
 
 HEADER = struct.Struct("!I8s")
+# Linux stamps each datagram as it arrives; the Python module may not name the option.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+TIMESPEC = struct.Struct("@qq")
 FILLER = b"ringlab-sockets!" * 128
 
 
@@ -28,15 +33,17 @@ def sink(port: int, count: int, nonce: bytes, idle: float, first: float) -> dict
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.bind(("0.0.0.0", port))
     sock.settimeout(first)
     print(json.dumps({"listening": port}), flush=True)
     seen: set[int] = set()
     received = foreign = duplicates = 0
     started = last = 0.0
+    first_arrival = last_arrival = 0.0
     while len(seen) < count:
         try:
-            data = sock.recv(4096)
+            data, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(TIMESPEC.size))
         except TimeoutError:
             break
         last = time.perf_counter()
@@ -54,13 +61,26 @@ def sink(port: int, count: int, nonce: bytes, idle: float, first: float) -> dict
             duplicates += 1
         else:
             seen.add(seq)
+            arrival = kernel_stamp(ancillary) or time.time()  # the same clock
+            first_arrival = first_arrival or arrival
+            last_arrival = arrival
     return {
         "received": received,
         "valid": len(seen),
         "foreign": foreign,
         "duplicates": duplicates,
         "seconds": last - started,
+        "arrival_seconds": last_arrival - first_arrival,
     }
+
+
+def kernel_stamp(ancillary: list[tuple[int, int, bytes]]) -> float:
+    """The arrival time the kernel stamped on a datagram (0 when it did not)."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= TIMESPEC.size:
+            sec, nsec = TIMESPEC.unpack_from(data)
+            return sec + nsec / 1e9
+    return 0.0
 
 
 def blast(dest: str, count: int, size: int, nonce: bytes, rate: float) -> dict[str, object]:
