@@ -79,3 +79,14 @@ def test_exercise_driver_records_the_wire(platform: Platform, tmp_path: Path, ru
     assert logs.parent == runs
     frames = rdpcap(str(logs / "wire.pcap"))
     assert any(ARP in frame for frame in frames)  # the nic_up check's ping, seen on the wire
+
+
+def test_a_receiver_that_claims_what_it_never_received_loses_step_3(
+    platform: Platform, tmp_path: Path
+) -> None:
+    broken = ROOT / "tests" / "fixtures" / "submissions" / "01-sockets" / "claims-receipt"
+    report = grade(broken, tmp_path)
+    by = {r.name: r for r in report.results}
+    assert report.score == 9, json.dumps(report.to_json(), indent=1)
+    assert by["recvmmsg"].status == "failed"
+    assert "says it took 1000 datagrams, but its recvmmsg() calls returned" in by["recvmmsg"].output

@@ -46,6 +46,13 @@ def last_json(run: ProgramRun, who: str) -> dict[str, Any]:
     raise AssertionError(f"{who} printed no JSON report: {run.explain()}")
 
 
+def returned(run: ProgramRun) -> int:
+    """Datagrams the kernel handed the program through recvmmsg() (syscount.sh's sum)."""
+    match = re.search(r"^@@returned recvmmsg=(\d+)$", run.output, re.M)
+    assert match, f"the system-call counter did not report: {run.explain()}"
+    return int(match[1])
+
+
 def arrival_rate(sink: dict[str, Any]) -> float:
     """Datagrams per second as b received them (the kernel's arrival stamps, taken by the
     exercise's sink): what the sender says of its own speed is not evidence."""
@@ -258,6 +265,11 @@ def test_recvmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> N
     assert report["valid"] == COUNT and report["seq_sum"] == COUNT * (COUNT - 1) // 2, (
         f"receiver.py took {report['valid']} of {COUNT} datagrams intact: "
         + where_lost(before, after, guest)
+    )
+    delivered = returned(received)
+    assert delivered >= COUNT, (
+        f"receiver.py says it took {report['valid']} datagrams, but its recvmmsg() calls "
+        f"returned {delivered}"
     )
     assert calls["recvfrom"] + calls["recvmsg"] == 0, "one recvfrom() per datagram is step 1"
     assert 1 <= calls["recvmmsg"] <= COUNT, f"{calls['recvmmsg']} recvmmsg() calls"
