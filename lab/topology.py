@@ -56,19 +56,27 @@ class Topology:
     wire: dict[str, Any] | None = None
 
 
-def guest_spec(name: str, run: RunDir, submission: Path | None = None) -> VmSpec:
-    """A guest with the project (read-only), a submission (read-only) and an output share."""
+def guest_spec(
+    name: str, run: RunDir, submission: Path | None = None, project: Path = PROJECT
+) -> VmSpec:
+    """A guest with the project (read-only), a submission (read-only) and an output share.
+
+    ``project`` is what the guest sees at /mnt/project: the whole repository, or for a
+    graded guest only what its checks need (:func:`lab.grading.session.stage_project_view`).
+    """
     output = run.path / name / "output"
     output.mkdir(parents=True, exist_ok=True)
-    shares = [Share("project", PROJECT), Share("output", output, readonly=False)]
+    shares = [Share("project", project), Share("output", output, readonly=False)]
     if submission is not None:
         shares.append(Share("submission", submission))
     return VmSpec(name=name, shares=shares)
 
 
-def default_specs(names: list[str], run: RunDir, submission: Path | None = None) -> Topology:
-    """Guests without NICs (the platform's own tests and demo)."""
-    return Topology([guest_spec(name, run, submission) for name in names], run)
+def default_specs(
+    names: list[str], run: RunDir, submission: Path | None = None, project: Path = PROJECT
+) -> Topology:
+    """Guests without NICs (the platform's own tests, the sample exercise)."""
+    return Topology([guest_spec(name, run, submission, project) for name in names], run)
 
 
 def wired(
@@ -78,13 +86,15 @@ def wired(
     modules: list[str] | None = None,
     link: dict[str, Any] | None = None,
     hosts: list[str] | None = None,
+    submission: Path | None = None,
+    project: Path = PROJECT,
 ) -> Topology:
     """Guests each with a vNIC port; two guests share one link, more share a switch.
 
     ``link`` adds shaping/fault/pcap keys to every link; ``hosts`` adds host
     endpoints (host Python that sends and receives frames) to the switch.
     """
-    topology = default_specs(names, run)
+    topology = default_specs(names, run, submission, project)
     ports: dict[str, Any] = {}
     for index, vm in enumerate(topology.vms, start=1):
         vm.port = vm.name

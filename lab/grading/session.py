@@ -28,7 +28,7 @@ from lab.console import CommandTimeout, ConsoleError
 from lab.grading.model import Exercise
 from lab.provision import Platform
 from lab.runs import RunDir
-from lab.topology import PROJECT, Share, Topology, default_specs, wired
+from lab.topology import PROJECT, Topology, default_specs, wired
 from lab.vm import Lab, VmError
 
 #: Bytes of a program's output kept (the rest is discarded in the guest).
@@ -143,18 +143,20 @@ class GradingLab:
 
     def topology(self) -> Topology:
         ex = self.exercise
+        view = stage_project_view(ex, self.run_dir.path / "project")
         if ex.wired:
             link = {"pcap": "wire.pcap"} if self.capture else None
-            topology = wired(list(ex.vms), self.run_dir, modules=list(ex.modules), link=link)
-            for vm in topology.vms:
-                vm.shares.append(Share("submission", self.submission))
-        else:
-            topology = default_specs(list(ex.vms), self.run_dir, self.submission)
-            for vm in topology.vms:
-                vm.modules = list(ex.modules)
-        view = stage_project_view(ex, self.run_dir.path / "project")
+            return wired(
+                list(ex.vms),
+                self.run_dir,
+                modules=list(ex.modules),
+                link=link,
+                submission=self.submission,
+                project=view,
+            )
+        topology = default_specs(list(ex.vms), self.run_dir, self.submission, view)
         for vm in topology.vms:
-            vm.shares = [Share("project", view) if s.tag == "project" else s for s in vm.shares]
+            vm.modules = list(ex.modules)
         return topology
 
     def ensure(self) -> Lab:

@@ -130,6 +130,13 @@ def test_wired_lab_uses_the_benchmarking_range_and_a_switch_beyond_two() -> None
     }
 
 
+def test_a_graded_wired_guest_sees_the_shares_it_is_given(tmp_path: Path) -> None:
+    view, submission = tmp_path / "view", tmp_path / "submission"
+    graded = wired(["a", "b"], RunDir.new("t"), submission=submission, project=view)
+    for vm in graded.vms:
+        assert (vm.share("project"), vm.share("submission")) == (view, submission)
+
+
 def test_cli_exec_takes_everything_after_the_double_dash() -> None:
     args = cli.parse(["exec", "a", "--name", "x", "--", "ls", "-l", "/"])
     assert (args.vm, args.name) == ("a", "x")

@@ -218,6 +218,22 @@ static int vnic_set_mac(struct net_device *netdev, void *p)
 	return 0;
 }
 
+/*
+ * 5.8: write a queue's control register with its ENABLE bit, then wait until the
+ * device reads it back set (the queue is live only then).
+ */
+static int vnic_enable_queue(struct vnic_adapter *adapter, u32 ctl_reg,
+			     u32 ctl, u32 enable, const char *dir, u16 q)
+{
+	vnic_wr32(adapter, ctl_reg, ctl | enable);
+	if (vnic_poll_bit(adapter, ctl_reg, enable, enable)) {
+		netdev_err(adapter->netdev, "%s queue %u did not enable\n",
+			   dir, q);
+		return -EIO;
+	}
+	return 0;
+}
+
 /* 5.6 and 5.8: one RX queue's registers, its buffers, then ENABLE */
 static int vnic_configure_rx_ring(struct vnic_adapter *adapter,
 				  struct vnic_ring *ring)
@@ -239,13 +255,8 @@ static int vnic_configure_rx_ring(struct vnic_adapter *adapter,
 		  dca & ~VNIC_DCA_RXCTRL_DESC_RRO_EN);
 	ring->tail = adapter->hw_addr + VNIC_RDT(q);
 
-	vnic_wr32(adapter, VNIC_RXDCTL(q), VNIC_RXDCTL_ENABLE);
-	if (vnic_poll_bit(adapter, VNIC_RXDCTL(q), VNIC_RXDCTL_ENABLE,
-			  VNIC_RXDCTL_ENABLE)) {
-		netdev_err(adapter->netdev, "RX queue %u did not enable\n", q);
-		return -EIO;
-	}
-	return 0;
+	return vnic_enable_queue(adapter, VNIC_RXDCTL(q), 0,
+				 VNIC_RXDCTL_ENABLE, "RX", q);
 }
 
 /* RSS: spread received flows over the active queues (RETA, MRQC) */
@@ -320,13 +331,8 @@ static int vnic_configure_tx_ring(struct vnic_adapter *adapter,
 	txdctl = 32 << VNIC_TXDCTL_PTHRESH_SHIFT |
 		 1 << VNIC_TXDCTL_HTHRESH_SHIFT |
 		 1 << VNIC_TXDCTL_WTHRESH_SHIFT;
-	vnic_wr32(adapter, VNIC_TXDCTL(q), txdctl | VNIC_TXDCTL_ENABLE);
-	if (vnic_poll_bit(adapter, VNIC_TXDCTL(q), VNIC_TXDCTL_ENABLE,
-			  VNIC_TXDCTL_ENABLE)) {
-		netdev_err(adapter->netdev, "TX queue %u did not enable\n", q);
-		return -EIO;
-	}
-	return 0;
+	return vnic_enable_queue(adapter, VNIC_TXDCTL(q), txdctl,
+				 VNIC_TXDCTL_ENABLE, "TX", q);
 }
 
 /**
