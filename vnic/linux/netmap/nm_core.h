@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * nm_core.h - netmap.ko's own structures, shared by its files
+ */
+#ifndef _NM_CORE_H_
+#define _NM_CORE_H_
+
+#include <linux/mm_types.h>
+#include <linux/spinlock.h>
+
+#include "netmap_kern.h"
+
+#define NM_PFX "netmap: "
+
+/**
+ * struct nm_mem - the one shared memory region (mem_id 1)
+ *
+ * Three pools, in this order in the mapping (spec 4.1): netmap_if objects,
+ * ring objects, buffers.  The first two are vmalloc'ed (the kernel needs
+ * them contiguous); buffers are whole pages, two 2 KiB buffers each, that
+ * the NIC can DMA to and the stack can hold.  @pages lists every page of
+ * the region in mapping order: mmap() inserts them, so each program sees
+ * the very pages the kernel and the NIC use.
+ */
+struct nm_mem {
+	unsigned int users;		/* active ports (nm_mem_lock) */
+	void *objs;			/* if pool, then ring pool */
+	size_t if_size, ring_size;
+	u32 if_count, ring_count, buf_count;
+	size_t ring_pool_ofs, buf_pool_ofs, size;
+	struct page **pages;
+	unsigned long npages;
+	spinlock_t lock;		/* the three maps */
+	unsigned long *if_map, *ring_map, *buf_map;
+	u32 free_bufs;
+};
+
+/* nm_mem.c */
+struct nm_mem *nm_mem_get(void);
+void nm_mem_put(struct nm_mem *mem);
+void nm_mem_layout(struct nmreq_pools_info *info);
+void *nm_mem_if_alloc(struct nm_mem *mem, size_t size);
+void nm_mem_if_free(struct nm_mem *mem, void *nifp);
+struct netmap_ring *nm_mem_ring_alloc(struct nm_mem *mem, u32 nr_slots);
+void nm_mem_ring_free(struct nm_mem *mem, struct netmap_ring *ring);
+u32 nm_mem_buf_alloc(struct nm_mem *mem);
+void nm_mem_buf_free(struct nm_mem *mem, u32 idx);
+void *nm_mem_buf_addr(struct nm_mem *mem, u32 idx);
+dma_addr_t *nm_mem_dma_map(struct nm_mem *mem, struct device *dev);
+void nm_mem_dma_unmap(struct nm_mem *mem, struct device *dev,
+		      dma_addr_t *page_dma);
+int nm_mem_mmap(struct nm_mem *mem, struct vm_area_struct *vma);
+
+static inline bool nm_mem_buf_valid(const struct nm_mem *mem, u32 idx)
+{
+	return idx >= 2 && idx < mem->buf_count;	/* 0 and 1 are reserved */
+}
+
+/* offset of a kernel address of the vmalloc'ed pools in the region */
+static inline size_t nm_mem_ofs(const struct nm_mem *mem, const void *p)
+{
+	return (const char *)p - (const char *)mem->objs;
+}
+
+/* nm_host.c */
+int nm_host_txsync(struct nm_kring *kring);
+int nm_host_rxsync(struct nm_kring *kring);
+
+#endif /* _NM_CORE_H_ */
