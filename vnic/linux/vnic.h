@@ -26,6 +26,8 @@
 
 #include "vnic_regs.h"
 
+struct nm_port;
+
 #define VNIC_DRV_NAME		"vnic"
 
 #define VNIC_DEFAULT_QUEUES	2
@@ -110,6 +112,8 @@ struct vnic_ring_stats {
  * @rx_buffer_info: per-slot software state of an RX ring
  * @page_pool: buffer pool of an RX ring
  * @discarding: an RX frame without EOP is being thrown away
+ * @head_wb: TX, netmap mode: where the device writes its head back (TDWBAL)
+ * @head_wb_dma: its bus address
  */
 struct vnic_ring {
 	void *desc;
@@ -128,6 +132,8 @@ struct vnic_ring {
 	};
 	struct page_pool *page_pool;
 	bool discarding;
+	__le32 *head_wb;
+	dma_addr_t head_wb_dma;
 	struct vnic_ring_stats stats;
 };
 
@@ -177,6 +183,14 @@ struct vnic_adapter {
 	bool has_lab_block;
 	u32 lab_ncounters;
 
+	/*
+	 * netmap: the port programs open (NULL if attaching failed), and
+	 * whether netmap.ko has it (reg on): vnic_up then puts netmap's
+	 * buffers in the rings.  vnic_set_config says when it may change.
+	 */
+	struct nm_port *nm_port;
+	bool netmap;
+
 	struct work_struct reset_task;
 	struct work_struct link_task;
 	struct delayed_work watchdog_task;
@@ -214,9 +228,41 @@ static inline u16 vnic_desc_unused(const struct vnic_ring *ring)
 
 /* vnic_main.c */
 int vnic_reinit(struct vnic_adapter *adapter, unsigned int num_qp,
-		unsigned int txd, unsigned int rxd);
-void vnic_set_itr(struct vnic_adapter *adapter, unsigned int usecs);
+		unsigned int txd, unsigned int rxd, bool netmap);
+
+/* vnic_hw.c */
+int vnic_hw_reset(struct vnic_adapter *adapter);
+int vnic_hw_init(struct vnic_adapter *adapter);
 void vnic_update_hw_stats(struct vnic_adapter *adapter);
+void vnic_update_drop_stats(struct vnic_adapter *adapter);
+void vnic_write_rar(struct vnic_adapter *adapter, unsigned int i,
+		    const u8 *addr);
+void vnic_set_rx_mode(struct net_device *netdev);
+void vnic_set_itr(struct vnic_adapter *adapter, unsigned int usecs);
+void vnic_configure_irq(struct vnic_adapter *adapter);
+void vnic_irq_enable(struct vnic_adapter *adapter);
+void vnic_irq_disable(struct vnic_adapter *adapter);
+void vnic_check_link(struct vnic_adapter *adapter);
+
+/* vnic_txrx.c */
+netdev_tx_t vnic_xmit_frame(struct sk_buff *skb, struct net_device *netdev);
+u16 vnic_select_queue(struct net_device *netdev, struct sk_buff *skb,
+		      struct net_device *sb_dev);
+bool vnic_alloc_rx_buffers(struct vnic_ring *ring, u16 n);
+void vnic_clean_tx_ring(struct vnic_ring *ring);
+void vnic_clean_rx_ring(struct vnic_ring *ring);
+int vnic_request_irqs(struct vnic_adapter *adapter);
+void vnic_free_irqs(struct vnic_adapter *adapter);
+int vnic_alloc_q_vectors(struct vnic_adapter *adapter);
+void vnic_free_q_vectors(struct vnic_adapter *adapter);
+
+/* vnic_netmap.c */
+void vnic_netmap_attach(struct vnic_adapter *adapter);
+void vnic_netmap_detach(struct vnic_adapter *adapter);
+void vnic_netmap_set_rings(struct vnic_adapter *adapter);
+void vnic_netmap_setup_rings(struct vnic_adapter *adapter);
+void vnic_netmap_stop_syncs(struct vnic_adapter *adapter);
+void vnic_netmap_start_syncs(struct vnic_adapter *adapter);
 
 /* vnic_ethtool.c */
 void vnic_set_ethtool_ops(struct net_device *netdev);

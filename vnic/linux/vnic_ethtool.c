@@ -200,7 +200,12 @@ static int vnic_set_ringparam(struct net_device *netdev,
 	rxd = ALIGN(ring->rx_pending, VNIC_DESC_MULTIPLE);
 	if (txd == adapter->tx_ring_count && rxd == adapter->rx_ring_count)
 		return 0;
-	return vnic_reinit(adapter, adapter->num_qp, txd, rxd);
+	/* netmap's krings were sized for these rings */
+	if (adapter->netmap) {
+		NL_SET_ERR_MSG_MOD(extack, "a netmap program has the rings");
+		return -EBUSY;
+	}
+	return vnic_reinit(adapter, adapter->num_qp, txd, rxd, false);
 }
 
 static void vnic_get_channels(struct net_device *netdev,
@@ -226,8 +231,11 @@ static int vnic_set_channels(struct net_device *netdev,
 		return -EINVAL;
 	if (ch->combined_count == adapter->num_qp)
 		return 0;
-	return vnic_reinit(adapter, ch->combined_count,
-			   adapter->tx_ring_count, adapter->rx_ring_count);
+	/* netmap's krings were sized for these rings */
+	if (adapter->netmap)
+		return -EBUSY;
+	return vnic_reinit(adapter, ch->combined_count, adapter->tx_ring_count,
+			   adapter->rx_ring_count, false);
 }
 
 static int vnic_get_coalesce(struct net_device *netdev,

@@ -1,27 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vnic_main.c - ringlab vNIC driver: probe, init, interrupts, TX, RX, NAPI
+ * vnic_main.c - ringlab vNIC driver: probe, up and down, reconfiguration
  *
  * The device is the ixgbe-like Python model of ringlab.  Section numbers in
  * comments ("spec 5.6") refer to specs/ixgbe-subset.md, the programming
  * model this driver follows.
  *
- * Per-packet work touches only descriptor rings in memory and posted
- * register writes (tail doorbells, EIMS).  A register read traps to the
- * device model (~12 us), so none happens on the packet path: TX completions
- * come from DD write-back, interrupts are auto-cleared and auto-masked by
- * the device in MSI-X mode.
+ * The driver's files, split by concern as in e1000e: this one is the PCI
+ * and netdev glue (probe and remove, open and close, reconfiguration, the
+ * watchdog, the netdev operations); vnic_hw.c programs the device's
+ * registers; vnic_txrx.c is the data path (TX, RX, NAPI, ring memory);
+ * vnic_netmap.c the native netmap adapter; vnic_ethtool.c the ethtool
+ * operations.
  */
 
 #include <linux/etherdevice.h>
-#include <linux/interrupt.h>
-#include <linux/iopoll.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/pci.h>
 #include <linux/rtnetlink.h>
-#include <net/netdev_queues.h>
-#include <net/page_pool/helpers.h>
 
 #include "vnic.h"
 
@@ -41,453 +38,9 @@ static const struct pci_device_id vnic_pci_tbl[] = {
 MODULE_DEVICE_TABLE(pci, vnic_pci_tbl);
 
 /* ------------------------------------------------------------------------
- * Hardware: reset and initialisation in the order of spec section 5
+ * Work items and interrupt vectors
  * ------------------------------------------------------------------------
  */
-
-static int vnic_poll_bit(struct vnic_adapter *adapter, u32 reg, u32 mask,
-			 u32 want)
-{
-	u32 val;
-
-	return readl_poll_timeout(adapter->hw_addr + reg, val,
-				  (val & mask) == want, 100, 100000);
-}
-
-/**
- * vnic_hw_reset - mask interrupts and reset the device (spec 5.1-5.3)
- * @adapter: board private structure
- *
- * Return: 0, or -EIO if the device does not come out of reset.
- */
-static int vnic_hw_reset(struct vnic_adapter *adapter)
-{
-	/* 5.1: nothing may interrupt us while we reset */
-	vnic_wr32(adapter, VNIC_EIMC, ~0u);
-	vnic_rd32(adapter, VNIC_EICR);
-
-	/* 5.2: RST and LNK_RST self-clear when the reset is done */
-	vnic_wr32(adapter, VNIC_CTRL, VNIC_CTRL_RST | VNIC_CTRL_LNK_RST);
-	if (vnic_poll_bit(adapter, VNIC_CTRL,
-			  VNIC_CTRL_RST | VNIC_CTRL_LNK_RST, 0))
-		goto err;
-	usleep_range(10000, 11000);
-	vnic_wr32(adapter, VNIC_EIMC, ~0u);
-
-	/* 5.3: EEPROM auto-read and DMA init done */
-	if (vnic_poll_bit(adapter, VNIC_EEC, VNIC_EEC_ARD, VNIC_EEC_ARD) ||
-	    vnic_poll_bit(adapter, VNIC_RDRXCTL, VNIC_RDRXCTL_DMAIDONE,
-			  VNIC_RDRXCTL_DMAIDONE))
-		goto err;
-	adapter->resets++;
-	return 0;
-err:
-	netdev_err(adapter->netdev, "device did not come out of reset\n");
-	return -EIO;
-}
-
-/* 5.4: link setup; the model's link is up whenever its cable is */
-static void vnic_hw_init_link(struct vnic_adapter *adapter)
-{
-	u32 autoc = vnic_rd32(adapter, VNIC_AUTOC);
-
-	autoc &= ~(VNIC_AUTOC_LMS | VNIC_AUTOC_10G_PMA_PMD);
-	autoc |= VNIC_AUTOC_LMS_10G_SERIAL | VNIC_AUTOC_10G_PMA_PMD_XAUI;
-	vnic_wr32(adapter, VNIC_AUTOC, autoc | VNIC_AUTOC_AN_RESTART);
-}
-
-/* read the low half first: it latches the high half (spec 2.5) */
-static u64 vnic_rd_stat64(struct vnic_adapter *adapter, u32 lo, u32 hi)
-{
-	u64 val = vnic_rd32(adapter, lo);
-
-	return val | (u64)vnic_rd32(adapter, hi) << 32;
-}
-
-/**
- * vnic_update_hw_stats - add the clear-on-read statistics registers up
- * @adapter: board private structure
- *
- * Called from the watchdog, ethtool -S and before a reset; never per packet.
- */
-void vnic_update_hw_stats(struct vnic_adapter *adapter)
-{
-	struct vnic_hw_stats *s = &adapter->hw_stats;
-
-	if (test_bit(__VNIC_REMOVING, &adapter->state))
-		return;
-	spin_lock_bh(&adapter->stats_lock);
-	s->gprc += vnic_rd32(adapter, VNIC_GPRC);
-	s->gptc += vnic_rd32(adapter, VNIC_GPTC);
-	s->gorc += vnic_rd_stat64(adapter, VNIC_GORCL, VNIC_GORCH);
-	s->gotc += vnic_rd_stat64(adapter, VNIC_GOTCL, VNIC_GOTCH);
-	s->bprc += vnic_rd32(adapter, VNIC_BPRC);
-	s->mprc += vnic_rd32(adapter, VNIC_MPRC);
-	s->bptc += vnic_rd32(adapter, VNIC_BPTC);
-	s->mptc += vnic_rd32(adapter, VNIC_MPTC);
-	s->tpr += vnic_rd32(adapter, VNIC_TPR);
-	s->tpt += vnic_rd32(adapter, VNIC_TPT);
-	s->mpc += vnic_rd32(adapter, VNIC_MPC(0));
-	s->ruc += vnic_rd32(adapter, VNIC_RUC);
-	s->roc += vnic_rd32(adapter, VNIC_ROC);
-	s->rlec += vnic_rd32(adapter, VNIC_RLEC);
-	spin_unlock_bh(&adapter->stats_lock);
-}
-
-/* the drop counters behind `ip -s link`, read by the watchdog */
-static void vnic_update_drop_stats(struct vnic_adapter *adapter)
-{
-	struct vnic_hw_stats *s = &adapter->hw_stats;
-
-	spin_lock_bh(&adapter->stats_lock);
-	s->mpc += vnic_rd32(adapter, VNIC_MPC(0));
-	s->rlec += vnic_rd32(adapter, VNIC_RLEC);
-	spin_unlock_bh(&adapter->stats_lock);
-}
-
-static void vnic_write_rar(struct vnic_adapter *adapter, unsigned int i,
-			   const u8 *addr)
-{
-	u32 ral = addr[0] | addr[1] << 8 | addr[2] << 16 | (u32)addr[3] << 24;
-	u32 rah = addr[4] | addr[5] << 8 | VNIC_RAH_AV;
-
-	vnic_wr32(adapter, VNIC_RAL(i), ral);
-	vnic_wr32(adapter, VNIC_RAH(i), rah);
-}
-
-/* the MTA bit of a multicast address, as the device hashes it (MO = 0) */
-static u32 vnic_mta_hash(const u8 *addr)
-{
-	return ((addr[4] >> 4) | ((u16)addr[5] << 4)) & 0xfff;
-}
-
-/**
- * vnic_set_rx_mode - program the address filters (spec 2.3 FCTRL, MTA, RAR)
- * @netdev: network interface
- *
- * RAR 0 holds our address, RAR 1.. the secondary unicast addresses; if they
- * do not fit, unicast promiscuous mode.  Multicast goes through the MTA.
- */
-static void vnic_set_rx_mode(struct net_device *netdev)
-{
-	struct vnic_adapter *adapter = netdev_priv(netdev);
-	u32 mta[VNIC_MTA_COUNT] = { };
-	struct netdev_hw_addr *ha;
-	unsigned int i = 1;
-	u32 fctrl;
-
-	fctrl = vnic_rd32(adapter, VNIC_FCTRL);
-	fctrl &= ~(VNIC_FCTRL_UPE | VNIC_FCTRL_MPE);
-	fctrl |= VNIC_FCTRL_BAM;
-	if (netdev->flags & IFF_PROMISC)
-		fctrl |= VNIC_FCTRL_UPE | VNIC_FCTRL_MPE;
-	if (netdev->flags & IFF_ALLMULTI)
-		fctrl |= VNIC_FCTRL_MPE;
-
-	if (netdev_uc_count(netdev) > VNIC_NUM_RAR - 1) {
-		fctrl |= VNIC_FCTRL_UPE;
-	} else {
-		netdev_for_each_uc_addr(ha, netdev)
-			vnic_write_rar(adapter, i++, ha->addr);
-	}
-	for (; i < VNIC_NUM_RAR; i++) {
-		vnic_wr32(adapter, VNIC_RAH(i), 0);
-		vnic_wr32(adapter, VNIC_RAL(i), 0);
-	}
-
-	netdev_for_each_mc_addr(ha, netdev) {
-		u32 h = vnic_mta_hash(ha->addr);
-
-		mta[h >> 5] |= BIT(h & 31);
-	}
-	for (i = 0; i < VNIC_MTA_COUNT; i++)
-		vnic_wr32(adapter, VNIC_MTA(i), mta[i]);
-	vnic_wr32(adapter, VNIC_MCSTCTRL, VNIC_MCSTCTRL_MFE);
-	vnic_wr32(adapter, VNIC_FCTRL, fctrl);
-}
-
-static int vnic_set_mac(struct net_device *netdev, void *p)
-{
-	struct vnic_adapter *adapter = netdev_priv(netdev);
-	struct sockaddr *addr = p;
-
-	if (!is_valid_ether_addr(addr->sa_data))
-		return -EADDRNOTAVAIL;
-	eth_hw_addr_set(netdev, addr->sa_data);
-	vnic_write_rar(adapter, 0, netdev->dev_addr);
-	return 0;
-}
-
-/*
- * 5.8: write a queue's control register with its ENABLE bit, then wait until the
- * device reads it back set (the queue is live only then).
- */
-static int vnic_enable_queue(struct vnic_adapter *adapter, u32 ctl_reg,
-			     u32 ctl, u32 enable, const char *dir, u16 q)
-{
-	vnic_wr32(adapter, ctl_reg, ctl | enable);
-	if (vnic_poll_bit(adapter, ctl_reg, enable, enable)) {
-		netdev_err(adapter->netdev, "%s queue %u did not enable\n",
-			   dir, q);
-		return -EIO;
-	}
-	return 0;
-}
-
-/* 5.6 and 5.8: one RX queue's registers, its buffers, then ENABLE */
-static int vnic_configure_rx_ring(struct vnic_adapter *adapter,
-				  struct vnic_ring *ring)
-{
-	u16 q = ring->queue_index;
-	u32 dca;
-
-	vnic_wr32(adapter, VNIC_RXDCTL(q), 0);
-	vnic_wr32(adapter, VNIC_SRRCTL(q),
-		  VNIC_SRRCTL_DESCTYPE_ADV_ONEBUF | VNIC_SRRCTL_DROP_EN |
-		  (VNIC_RX_BUFSZ >> 10));
-	vnic_wr32(adapter, VNIC_RDBAL(q), lower_32_bits(ring->dma));
-	vnic_wr32(adapter, VNIC_RDBAH(q), upper_32_bits(ring->dma));
-	vnic_wr32(adapter, VNIC_RDLEN(q), ring->size);
-	vnic_wr32(adapter, VNIC_RDH(q), 0);
-	vnic_wr32(adapter, VNIC_RDT(q), 0);
-	dca = vnic_rd32(adapter, VNIC_DCA_RXCTRL(q));
-	vnic_wr32(adapter, VNIC_DCA_RXCTRL(q),
-		  dca & ~VNIC_DCA_RXCTRL_DESC_RRO_EN);
-	ring->tail = adapter->hw_addr + VNIC_RDT(q);
-
-	return vnic_enable_queue(adapter, VNIC_RXDCTL(q), 0,
-				 VNIC_RXDCTL_ENABLE, "RX", q);
-}
-
-/* RSS: spread received flows over the active queues (RETA, MRQC) */
-static void vnic_configure_rss(struct vnic_adapter *adapter)
-{
-	unsigned int i, j;
-
-	for (i = 0; i < VNIC_RETA_COUNT; i++) {
-		u32 reta = 0;
-
-		for (j = 0; j < 4; j++)
-			reta |= ((i * 4 + j) % adapter->num_qp) << (8 * j);
-		vnic_wr32(adapter, VNIC_RETA(i), reta);
-	}
-	vnic_wr32(adapter, VNIC_MRQC,
-		  adapter->num_qp > 1 ? VNIC_MRQC_RSSEN : 0);
-}
-
-/**
- * vnic_configure_rx - receive unit, spec 5.6 (then 5.8 per queue)
- * @adapter: board private structure
- *
- * Return: 0 or a negative errno.
- */
-static int vnic_configure_rx(struct vnic_adapter *adapter)
-{
-	unsigned int i;
-	int err;
-
-	vnic_wr32(adapter, VNIC_RXCTRL,
-		  vnic_rd32(adapter, VNIC_RXCTRL) & ~VNIC_RXCTRL_RXEN);
-	vnic_wr32(adapter, VNIC_RXPBSIZE(0), 128 * 1024);
-	for (i = 1; i < VNIC_RXPBSIZE_COUNT; i++)
-		vnic_wr32(adapter, VNIC_RXPBSIZE(i), 0);
-	/* the wire carries no FCS; strip it anyway, as real hardware needs */
-	vnic_wr32(adapter, VNIC_HLREG0,
-		  vnic_rd32(adapter, VNIC_HLREG0) | VNIC_HLREG0_RXCRCSTRP);
-	vnic_wr32(adapter, VNIC_RDRXCTL,
-		  vnic_rd32(adapter, VNIC_RDRXCTL) | VNIC_RDRXCTL_CRCSTRIP);
-	vnic_wr32(adapter, VNIC_CTRL_EXT,
-		  vnic_rd32(adapter, VNIC_CTRL_EXT) | VNIC_CTRL_EXT_NS_DIS);
-	vnic_set_rx_mode(adapter->netdev);
-	vnic_configure_rss(adapter);
-
-	for (i = 0; i < adapter->num_qp; i++) {
-		err = vnic_configure_rx_ring(adapter,
-					     &adapter->q_vectors[i].rx);
-		if (err)
-			return err;
-	}
-	vnic_wr32(adapter, VNIC_RXCTRL,
-		  vnic_rd32(adapter, VNIC_RXCTRL) | VNIC_RXCTRL_RXEN);
-	return 0;
-}
-
-/* 5.7 and 5.8: one TX queue; WTHRESH 1 writes DD back at once */
-static int vnic_configure_tx_ring(struct vnic_adapter *adapter,
-				  struct vnic_ring *ring)
-{
-	u16 q = ring->queue_index;
-	u32 txdctl;
-
-	vnic_wr32(adapter, VNIC_TXDCTL(q), 0);
-	vnic_wr32(adapter, VNIC_TDBAL(q), lower_32_bits(ring->dma));
-	vnic_wr32(adapter, VNIC_TDBAH(q), upper_32_bits(ring->dma));
-	vnic_wr32(adapter, VNIC_TDLEN(q), ring->size);
-	vnic_wr32(adapter, VNIC_TDH(q), 0);
-	vnic_wr32(adapter, VNIC_TDT(q), 0);
-	vnic_wr32(adapter, VNIC_TDWBAL(q), 0);
-	ring->tail = adapter->hw_addr + VNIC_TDT(q);
-
-	txdctl = 32 << VNIC_TXDCTL_PTHRESH_SHIFT |
-		 1 << VNIC_TXDCTL_HTHRESH_SHIFT |
-		 1 << VNIC_TXDCTL_WTHRESH_SHIFT;
-	return vnic_enable_queue(adapter, VNIC_TXDCTL(q), txdctl,
-				 VNIC_TXDCTL_ENABLE, "TX", q);
-}
-
-/**
- * vnic_configure_tx - transmit unit, spec 5.7 (then 5.8 per queue)
- * @adapter: board private structure
- *
- * DMATXCTL.TE must be set before the queues are enabled (spec 2.4).
- *
- * Return: 0 or a negative errno.
- */
-static int vnic_configure_tx(struct vnic_adapter *adapter)
-{
-	unsigned int i;
-	int err;
-
-	vnic_wr32(adapter, VNIC_HLREG0, vnic_rd32(adapter, VNIC_HLREG0) |
-		  VNIC_HLREG0_TXCRCEN | VNIC_HLREG0_TXPADEN);
-	vnic_wr32(adapter, VNIC_TXPBSIZE(0), 40 * 1024);
-	for (i = 1; i < VNIC_TXPBSIZE_COUNT; i++)
-		vnic_wr32(adapter, VNIC_TXPBSIZE(i), 0);
-	vnic_wr32(adapter, VNIC_DTXMXSZRQ, 0xffff);
-	vnic_wr32(adapter, VNIC_RTTDCS,
-		  vnic_rd32(adapter, VNIC_RTTDCS) & ~VNIC_RTTDCS_ARBDIS);
-	vnic_wr32(adapter, VNIC_DMATXCTL,
-		  vnic_rd32(adapter, VNIC_DMATXCTL) | VNIC_DMATXCTL_TE);
-
-	for (i = 0; i < adapter->num_qp; i++) {
-		err = vnic_configure_tx_ring(adapter,
-					     &adapter->q_vectors[i].tx);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static u32 vnic_itr_reg(unsigned int usecs)
-{
-	/* ITR_INTERVAL counts 2 us units from bit 3: usecs << 2 (spec 4.4) */
-	u32 reg = (usecs << 2) & VNIC_EITR_ITR_INTERVAL;
-
-	/* 1 us must not become 0, which means no throttling at all */
-	return usecs && !reg ? 1 << VNIC_EITR_ITR_INTERVAL_SHIFT : reg;
-}
-
-/**
- * vnic_set_itr - program the interrupt throttle of every queue vector
- * @adapter: board private structure
- * @usecs: minimum gap between two interrupts of a vector, 0 = none
- */
-void vnic_set_itr(struct vnic_adapter *adapter, unsigned int usecs)
-{
-	unsigned int i;
-
-	adapter->itr_usecs = usecs;
-	if (test_bit(__VNIC_DOWN, &adapter->state))
-		return;
-	for (i = 0; i < adapter->num_qp; i++)
-		vnic_wr32(adapter, VNIC_EITR(adapter->q_vectors[i].v_idx),
-			  vnic_itr_reg(usecs));
-}
-
-static void vnic_set_ivar(struct vnic_adapter *adapter, u16 queue, bool tx,
-			  u16 vector)
-{
-	u32 reg = VNIC_IVAR(queue >> 1);
-	unsigned int shift = 16 * (queue & 1) + 8 * tx;
-	u32 ivar = vnic_rd32(adapter, reg);
-
-	ivar &= ~(0xffu << shift);
-	ivar |= (u32)(vector | VNIC_IVAR_ALLOC_VAL) << shift;
-	vnic_wr32(adapter, reg, ivar);
-}
-
-/**
- * vnic_configure_irq - interrupt routing and moderation, spec 5.9 and 4.5
- * @adapter: board private structure
- *
- * MSI-X: each queue pair's causes go to its own vector, which the device
- * auto-clears (EIAC) and auto-masks (EIAM with GPIE.EIAME) when it fires,
- * so the handler needs no register access; NAPI unmasks it when done.
- * Link and other causes go to vector 0 through IVAR_MISC.
- * MSI and INTx: one vector, EICR bit 0 for queue pair 0, read-to-clear.
- */
-static void vnic_configure_irq(struct vnic_adapter *adapter)
-{
-	u32 queue_mask = 0;
-	unsigned int i;
-
-	if (adapter->irq_mode == VNIC_IRQ_MSIX) {
-		vnic_wr32(adapter, VNIC_GPIE, VNIC_GPIE_MSIX_MODE |
-			  VNIC_GPIE_PBA_SUPPORT | VNIC_GPIE_EIAME);
-		vnic_wr32(adapter, VNIC_IVAR_MISC,
-			  (VNIC_MISC_VECTOR | VNIC_IVAR_ALLOC_VAL) <<
-			  VNIC_IVAR_MISC_OTHER_SHIFT);
-	} else {
-		vnic_wr32(adapter, VNIC_GPIE, 0);
-	}
-	for (i = 0; i < VNIC_IVAR_COUNT; i++)
-		vnic_wr32(adapter, VNIC_IVAR(i), 0);
-	for (i = 0; i < adapter->num_qp; i++) {
-		struct vnic_q_vector *qv = &adapter->q_vectors[i];
-
-		vnic_set_ivar(adapter, i, false, qv->v_idx);
-		vnic_set_ivar(adapter, i, true, qv->v_idx);
-		queue_mask |= qv->eims;
-	}
-	if (adapter->irq_mode == VNIC_IRQ_MSIX) {
-		vnic_wr32(adapter, VNIC_EIAC, queue_mask);
-		vnic_wr32(adapter, VNIC_EIAM, queue_mask);
-	}
-	vnic_set_itr(adapter, adapter->itr_usecs);
-}
-
-static void vnic_irq_enable(struct vnic_adapter *adapter)
-{
-	u32 mask = VNIC_EIMS_LSC;
-	unsigned int i;
-
-	for (i = 0; i < adapter->num_qp; i++)
-		mask |= adapter->q_vectors[i].eims;
-	vnic_wr32(adapter, VNIC_EIMS, mask);
-}
-
-static void vnic_irq_disable(struct vnic_adapter *adapter)
-{
-	unsigned int i;
-
-	vnic_wr32(adapter, VNIC_EIMC, ~0u);
-	if (adapter->misc_irq_requested)
-		synchronize_irq(pci_irq_vector(adapter->pdev, 0));
-	for (i = 0; i < adapter->num_qp; i++)
-		synchronize_irq(adapter->q_vectors[i].irq);
-}
-
-/* ------------------------------------------------------------------------
- * Link
- * ------------------------------------------------------------------------
- */
-
-static void vnic_check_link(struct vnic_adapter *adapter)
-{
-	struct net_device *netdev = adapter->netdev;
-	bool up = vnic_rd32(adapter, VNIC_LINKS) & VNIC_LINKS_LINK_UP;
-
-	if (up == netif_carrier_ok(netdev))
-		return;
-	adapter->link_changes++;
-	if (up) {
-		netdev_info(netdev, "link up, 10 Gbps full duplex\n");
-		netif_carrier_on(netdev);
-	} else {
-		netdev_info(netdev, "link down\n");
-		netif_carrier_off(netdev);
-	}
-}
 
 static void vnic_link_task(struct work_struct *work)
 {
@@ -496,110 +49,6 @@ static void vnic_link_task(struct work_struct *work)
 
 	if (!test_bit(__VNIC_DOWN, &adapter->state))
 		vnic_check_link(adapter);
-}
-
-/* ------------------------------------------------------------------------
- * Interrupt handlers
- * ------------------------------------------------------------------------
- */
-
-/* MSI-X queue vector: the device already cleared and masked it */
-static irqreturn_t vnic_msix_ring(int irq, void *data)
-{
-	struct vnic_q_vector *qv = data;
-
-	napi_schedule_irqoff(&qv->napi);
-	return IRQ_HANDLED;
-}
-
-/* MSI-X vector 0: link and other causes; rare, so reading EICR is fine */
-static irqreturn_t vnic_msix_other(int irq, void *data)
-{
-	struct vnic_adapter *adapter = data;
-	u32 eicr = vnic_rd32(adapter, VNIC_EICR) & ~VNIC_EICR_RTX_QUEUE;
-
-	vnic_wr32(adapter, VNIC_EICR, eicr);
-	if (eicr & VNIC_EICR_LSC)
-		schedule_work(&adapter->link_task);
-	if (!test_bit(__VNIC_DOWN, &adapter->state))
-		vnic_wr32(adapter, VNIC_EIMS, VNIC_EIMS_LSC);
-	return IRQ_HANDLED;
-}
-
-/* MSI or INTx: one vector for everything; reading EICR clears it */
-static irqreturn_t vnic_intr(int irq, void *data)
-{
-	struct vnic_adapter *adapter = data;
-	struct vnic_q_vector *qv = &adapter->q_vectors[0];
-	u32 eicr = vnic_rd32(adapter, VNIC_EICR);
-
-	if (!eicr)
-		return IRQ_NONE;	/* a shared INTx line: not ours */
-	if (eicr & VNIC_EICR_LSC)
-		schedule_work(&adapter->link_task);
-	if (eicr & qv->eims) {
-		vnic_wr32(adapter, VNIC_EIMC, qv->eims);
-		napi_schedule_irqoff(&qv->napi);
-	}
-	return IRQ_HANDLED;
-}
-
-static void vnic_free_irqs(struct vnic_adapter *adapter)
-{
-	unsigned int i;
-
-	if (adapter->irq_mode != VNIC_IRQ_MSIX) {
-		free_irq(pci_irq_vector(adapter->pdev, 0), adapter);
-		return;
-	}
-	for (i = 0; i < adapter->num_qp; i++) {
-		struct vnic_q_vector *qv = &adapter->q_vectors[i];
-
-		irq_set_affinity_hint(qv->irq, NULL);
-		free_irq(qv->irq, qv);
-	}
-	free_irq(pci_irq_vector(adapter->pdev, VNIC_MISC_VECTOR), adapter);
-	adapter->misc_irq_requested = false;
-}
-
-static int vnic_request_irqs(struct vnic_adapter *adapter)
-{
-	struct net_device *netdev = adapter->netdev;
-	struct pci_dev *pdev = adapter->pdev;
-	unsigned int i;
-	int err;
-
-	if (adapter->irq_mode != VNIC_IRQ_MSIX)
-		return request_irq(pci_irq_vector(pdev, 0), vnic_intr,
-				   adapter->irq_mode == VNIC_IRQ_INTX ?
-				   IRQF_SHARED : 0, netdev->name, adapter);
-
-	err = request_irq(pci_irq_vector(pdev, VNIC_MISC_VECTOR),
-			  vnic_msix_other, 0, netdev->name, adapter);
-	if (err)
-		return err;
-	adapter->misc_irq_requested = true;
-	for (i = 0; i < adapter->num_qp; i++) {
-		struct vnic_q_vector *qv = &adapter->q_vectors[i];
-
-		snprintf(qv->name, sizeof(qv->name), "%s-TxRx-%u",
-			 netdev->name, i);
-		err = request_irq(qv->irq, vnic_msix_ring, 0, qv->name, qv);
-		if (err)
-			goto err_unwind;
-		irq_set_affinity_hint(qv->irq,
-				      cpumask_of(i % num_online_cpus()));
-	}
-	return 0;
-
-err_unwind:
-	while (i--) {
-		irq_set_affinity_hint(adapter->q_vectors[i].irq, NULL);
-		free_irq(adapter->q_vectors[i].irq, &adapter->q_vectors[i]);
-	}
-	free_irq(pci_irq_vector(pdev, VNIC_MISC_VECTOR), adapter);
-	adapter->misc_irq_requested = false;
-	return err;
 }
 
 /**
@@ -649,600 +98,6 @@ static int vnic_alloc_irq_vectors(struct vnic_adapter *adapter)
 }
 
 /* ------------------------------------------------------------------------
- * TX
- * ------------------------------------------------------------------------
- */
-
-static void vnic_unmap_tx_buffer(struct vnic_ring *ring,
-				 struct vnic_tx_buffer *buf)
-{
-	if (buf->len) {
-		if (buf->mapped_as_page)
-			dma_unmap_page(ring->dev, buf->dma, buf->len,
-				       DMA_TO_DEVICE);
-		else
-			dma_unmap_single(ring->dev, buf->dma, buf->len,
-					 DMA_TO_DEVICE);
-	}
-	buf->len = 0;
-}
-
-/**
- * vnic_clean_tx_irq - reclaim transmitted packets (spec 4.3)
- * @qv: the vector whose TX ring to clean
- * @napi_budget: NAPI budget, 0 from netpoll
- *
- * Every packet's last descriptor carries RS, so the device writes DD back
- * into it when the packet has gone; nothing else is read.
- *
- * Return: true if the whole ring was cleaned.
- */
-static bool vnic_clean_tx_irq(struct vnic_q_vector *qv, int napi_budget)
-{
-	struct vnic_ring *ring = &qv->tx;
-	unsigned int pkts = 0, bytes = 0, budget = ring->count;
-	u16 i = ring->next_to_clean;
-
-	for (; budget; budget--) {
-		struct vnic_tx_buffer *first = &ring->tx_buffer_info[i];
-		union vnic_adv_tx_desc *eop = READ_ONCE(first->next_to_watch);
-		u16 eop_idx;
-
-		if (!eop)
-			break;
-		/* read the descriptor only after next_to_watch */
-		smp_rmb();
-		if (!(eop->wb.status & cpu_to_le32(VNIC_TXD_DD)))
-			break;
-		first->next_to_watch = NULL;
-		pkts++;
-		bytes += first->bytecount;
-		napi_consume_skb(first->skb, napi_budget);
-		first->skb = NULL;
-
-		eop_idx = eop - VNIC_TX_DESC(ring, 0);
-		for (;;) {
-			vnic_unmap_tx_buffer(ring, &ring->tx_buffer_info[i]);
-			if (i == eop_idx)
-				break;
-			i = (i + 1 == ring->count) ? 0 : i + 1;
-		}
-		i = (i + 1 == ring->count) ? 0 : i + 1;
-	}
-	WRITE_ONCE(ring->next_to_clean, i);
-
-	u64_stats_update_begin(&ring->stats.syncp);
-	ring->stats.packets += pkts;
-	ring->stats.bytes += bytes;
-	u64_stats_update_end(&ring->stats.syncp);
-
-	if (!netif_subqueue_completed_wake(ring->netdev, ring->queue_index,
-					   pkts, bytes,
-					   vnic_desc_unused(ring),
-					   VNIC_TX_WAKE_THRESHOLD)) {
-		u64_stats_update_begin(&ring->stats.syncp);
-		ring->stats.restart_queue++;
-		u64_stats_update_end(&ring->stats.syncp);
-	}
-	return budget != 0;
-}
-
-static u16 vnic_select_queue(struct net_device *netdev, struct sk_buff *skb,
-			     struct net_device *sb_dev)
-{
-	/* a flow stays on one queue, flows spread over all of them */
-	return reciprocal_scale(skb_get_hash(skb),
-				netdev->real_num_tx_queues);
-}
-
-/**
- * vnic_xmit_frame - put one skb on its TX ring (spec 3.3, 4.3)
- * @skb: the packet, linear part and page fragments
- * @netdev: network interface
- *
- * One advanced data descriptor per buffer, EOP and RS on the last.  The
- * tail doorbell is written only when the stack has no more packets for us
- * right now (xmit_more) or the queue stops: one posted write per batch.
- *
- * Return: NETDEV_TX_OK, or NETDEV_TX_BUSY if the ring was full.
- */
-static netdev_tx_t vnic_xmit_frame(struct sk_buff *skb,
-				   struct net_device *netdev)
-{
-	struct vnic_adapter *adapter = netdev_priv(netdev);
-	u16 qidx = skb_get_queue_mapping(skb);
-	struct vnic_ring *ring = &adapter->q_vectors[qidx].tx;
-	unsigned int nr_frags = skb_shinfo(skb)->nr_frags;
-	union vnic_adv_tx_desc *desc = NULL;
-	struct vnic_tx_buffer *first, *buf;
-	u32 cmd = VNIC_TXD_DTYP_DATA | VNIC_TXD_DEXT | VNIC_TXD_IFCS;
-	unsigned int f, len;
-	u16 i = ring->next_to_use;
-	dma_addr_t dma;
-
-	if (unlikely(vnic_desc_unused(ring) < nr_frags + 1)) {
-		netif_stop_subqueue(netdev, qidx);
-		u64_stats_update_begin(&ring->stats.syncp);
-		ring->stats.tx_busy++;
-		u64_stats_update_end(&ring->stats.syncp);
-		return NETDEV_TX_BUSY;
-	}
-
-	first = &ring->tx_buffer_info[i];
-	len = skb_headlen(skb);
-	dma = dma_map_single(ring->dev, skb->data, len, DMA_TO_DEVICE);
-	for (f = 0;; f++) {
-		buf = &ring->tx_buffer_info[i];
-		if (dma_mapping_error(ring->dev, dma))
-			goto err_dma;
-		buf->dma = dma;
-		buf->len = len;
-		buf->mapped_as_page = f > 0;
-
-		desc = VNIC_TX_DESC(ring, i);
-		desc->read.buffer_addr = cpu_to_le64(dma);
-		desc->read.cmd_type_len = cpu_to_le32(cmd | len);
-		/* PAYLEN on the first descriptor; this clears a stale DD */
-		desc->read.olinfo_status =
-			cpu_to_le32(f ? 0 : skb->len << VNIC_TXD_PAYLEN_SHIFT);
-
-		if (f == nr_frags)
-			break;
-		i = (i + 1 == ring->count) ? 0 : i + 1;
-		len = skb_frag_size(&skb_shinfo(skb)->frags[f]);
-		dma = skb_frag_dma_map(ring->dev, &skb_shinfo(skb)->frags[f],
-				       0, len, DMA_TO_DEVICE);
-	}
-	desc->read.cmd_type_len |= cpu_to_le32(VNIC_TXD_EOP | VNIC_TXD_RS);
-
-	first->skb = skb;
-	first->bytecount = max_t(unsigned int, skb->len, ETH_ZLEN);
-	skb_tx_timestamp(skb);
-	/* descriptors before next_to_watch: cleanup reads them after it */
-	smp_wmb();
-	WRITE_ONCE(first->next_to_watch, desc);
-
-	i = (i + 1 == ring->count) ? 0 : i + 1;
-	WRITE_ONCE(ring->next_to_use, i);
-
-	netif_subqueue_maybe_stop(netdev, qidx, vnic_desc_unused(ring),
-				  VNIC_TX_DESC_NEEDED + 1,
-				  VNIC_TX_WAKE_THRESHOLD);
-
-	/* writel orders the descriptor writes before the doorbell */
-	if (__netdev_tx_sent_queue(netdev_get_tx_queue(netdev, qidx),
-				   first->bytecount, netdev_xmit_more()))
-		writel(i, ring->tail);
-	return NETDEV_TX_OK;
-
-err_dma:
-	/* unmap what was mapped, from the packet's first slot up to i */
-	for (;;) {
-		buf = &ring->tx_buffer_info[i];
-		vnic_unmap_tx_buffer(ring, buf);
-		if (buf == first)
-			break;
-		i = i ? i - 1 : ring->count - 1;
-	}
-	dev_kfree_skb_any(skb);
-	u64_stats_update_begin(&ring->stats.syncp);
-	ring->stats.tx_dma_failed++;
-	u64_stats_update_end(&ring->stats.syncp);
-	return NETDEV_TX_OK;
-}
-
-/* ------------------------------------------------------------------------
- * RX
- * ------------------------------------------------------------------------
- */
-
-/**
- * vnic_alloc_rx_buffers - arm up to @n free RX slots, then one doorbell
- * @ring: the RX ring
- * @n: how many slots to arm at most
- *
- * Writing hdr_addr = 0 clears the slot's stale DD bit (spec 3.1).  RDT is
- * set to next_to_use: the device owns [RDH, RDT) (spec 4.2).
- *
- * Return: false if the page pool ran dry.
- */
-static bool vnic_alloc_rx_buffers(struct vnic_ring *ring, u16 n)
-{
-	u16 i = ring->next_to_use;
-	bool ok = true;
-
-	if (!n)
-		return true;
-	while (n--) {
-		union vnic_adv_rx_desc *desc = VNIC_RX_DESC(ring, i);
-		struct vnic_rx_buffer *buf = &ring->rx_buffer_info[i];
-
-		buf->page = page_pool_dev_alloc_pages(ring->page_pool);
-		if (unlikely(!buf->page)) {
-			u64_stats_update_begin(&ring->stats.syncp);
-			ring->stats.alloc_failed++;
-			u64_stats_update_end(&ring->stats.syncp);
-			ok = false;
-			break;
-		}
-		desc->read.pkt_addr =
-			cpu_to_le64(page_pool_get_dma_addr(buf->page) +
-				    VNIC_RX_HEADROOM);
-		desc->read.hdr_addr = 0;
-		i = (i + 1 == ring->count) ? 0 : i + 1;
-	}
-	if (i != ring->next_to_use) {
-		ring->next_to_use = i;
-		u64_stats_update_begin(&ring->stats.syncp);
-		ring->stats.refills++;
-		u64_stats_update_end(&ring->stats.syncp);
-		/* writel orders the descriptor writes before the doorbell */
-		writel(i, ring->tail);
-	}
-	return ok;
-}
-
-/**
- * vnic_build_rx_skb - an skb for a received frame
- * @qv: the vector (its NAPI context allocates)
- * @page: the page the frame is in, at VNIC_RX_HEADROOM
- * @len: frame length, already validated
- *
- * A small frame is copied into a small skb and its page goes straight back
- * to the pool: a socket is charged the skb's truesize, and a whole page per
- * 64-byte datagram would fill receive buffers 30 times too early.  Larger
- * frames keep their page, which returns to the pool when the skb is freed.
- *
- * Return: the skb, or NULL (the page is still ours then).
- */
-static struct sk_buff *vnic_build_rx_skb(struct vnic_q_vector *qv,
-					 struct page *page, u16 len)
-{
-	struct vnic_ring *ring = &qv->rx;
-	void *va = page_address(page);
-	struct sk_buff *skb;
-
-	if (len <= VNIC_RX_COPYBREAK) {
-		skb = napi_alloc_skb(&qv->napi, len);
-		if (!skb)
-			return NULL;
-		memcpy(__skb_put(skb, len), va + VNIC_RX_HEADROOM, len);
-		page_pool_put_full_page(ring->page_pool, page, true);
-		return skb;
-	}
-	skb = napi_build_skb(va, PAGE_SIZE);
-	if (!skb)
-		return NULL;
-	skb_mark_for_recycle(skb);
-	skb_reserve(skb, VNIC_RX_HEADROOM);
-	__skb_put(skb, len);
-	return skb;
-}
-
-/**
- * vnic_clean_rx_irq - pass received frames up, refill in batches (spec 4.2)
- * @qv: the vector whose RX ring to clean
- * @budget: frames we may pass up
- *
- * A frame must fit one buffer: the device splits larger ones (no EOP), and
- * those, like descriptors with error bits or impossible lengths, are
- * dropped and counted.  The checksum is left to the stack.
- *
- * Return: frames passed up.
- */
-static int vnic_clean_rx_irq(struct vnic_q_vector *qv, int budget)
-{
-	struct vnic_ring *ring = &qv->rx;
-	unsigned int pkts = 0, bytes = 0, len_err = 0, hw_err = 0;
-	u16 i = ring->next_to_clean;
-	u16 cleaned = 0;
-
-	while (pkts < budget) {
-		union vnic_adv_rx_desc *desc = VNIC_RX_DESC(ring, i);
-		struct vnic_rx_buffer *buf = &ring->rx_buffer_info[i];
-		struct page *page = buf->page;
-		struct sk_buff *skb;
-		u32 status;
-		u16 len;
-
-		status = le32_to_cpu(desc->wb.status_error);
-		if (!(status & VNIC_RXD_DD) || !page)
-			break;
-		/* the length is valid only once DD is seen */
-		dma_rmb();
-		len = le16_to_cpu(desc->wb.length);
-		buf->page = NULL;
-		i = (i + 1 == ring->count) ? 0 : i + 1;
-		cleaned++;
-
-		if (unlikely(ring->discarding || !(status & VNIC_RXD_EOP) ||
-			     !len || len > VNIC_RX_BUFSZ)) {
-			ring->discarding = !(status & VNIC_RXD_EOP);
-			len_err += !ring->discarding;
-			goto drop;
-		}
-		if (unlikely(status & (VNIC_RXD_ERR_RXE | VNIC_RXD_ERR_LE))) {
-			hw_err++;
-			goto drop;
-		}
-
-		dma_sync_single_range_for_cpu(ring->dev,
-					      page_pool_get_dma_addr(page),
-					      VNIC_RX_HEADROOM, len,
-					      DMA_FROM_DEVICE);
-		skb = vnic_build_rx_skb(qv, page, len);
-		if (unlikely(!skb)) {
-			u64_stats_update_begin(&ring->stats.syncp);
-			ring->stats.alloc_failed++;
-			u64_stats_update_end(&ring->stats.syncp);
-			goto drop;
-		}
-		skb->protocol = eth_type_trans(skb, ring->netdev);
-		skb_record_rx_queue(skb, ring->queue_index);
-		pkts++;
-		bytes += len;
-		napi_gro_receive(&qv->napi, skb);
-		goto next;
-drop:
-		page_pool_put_full_page(ring->page_pool, page, true);
-next:
-		if (cleaned >= VNIC_RX_REFILL_BATCH) {
-			ring->next_to_clean = i;
-			vnic_alloc_rx_buffers(ring, vnic_desc_unused(ring));
-			cleaned = 0;
-		}
-	}
-	ring->next_to_clean = i;
-	if (cleaned)
-		vnic_alloc_rx_buffers(ring, vnic_desc_unused(ring));
-
-	u64_stats_update_begin(&ring->stats.syncp);
-	ring->stats.packets += pkts;
-	ring->stats.bytes += bytes;
-	ring->stats.length_errors += len_err;
-	ring->stats.hw_errors += hw_err;
-	u64_stats_update_end(&ring->stats.syncp);
-	return pkts;
-}
-
-/**
- * vnic_poll - NAPI: reclaim TX, receive up to @budget, then unmask
- * @napi: the vector's NAPI context
- * @budget: frames we may pass up
- *
- * Return: frames passed up; @budget if we want to be polled again.
- */
-static int vnic_poll(struct napi_struct *napi, int budget)
-{
-	struct vnic_q_vector *qv = container_of(napi, struct vnic_q_vector,
-						napi);
-	struct vnic_adapter *adapter = qv->adapter;
-	bool tx_done = vnic_clean_tx_irq(qv, budget);
-	int done = budget ? vnic_clean_rx_irq(qv, budget) : 0;
-
-	/* an RX ring that could not be refilled keeps us polling */
-	if (vnic_desc_unused(&qv->rx) >= qv->rx.count - 1)
-		vnic_alloc_rx_buffers(&qv->rx, vnic_desc_unused(&qv->rx));
-	if (!tx_done || done >= budget)
-		return budget;
-	if (napi_complete_done(napi, done) &&
-	    !test_bit(__VNIC_DOWN, &adapter->state))
-		vnic_wr32(adapter, VNIC_EIMS, qv->eims);
-	return min(done, budget - 1);
-}
-
-/* ------------------------------------------------------------------------
- * Ring memory
- * ------------------------------------------------------------------------
- */
-
-static int vnic_alloc_ring_mem(struct vnic_ring *ring, size_t buf_size)
-{
-	ring->size = ALIGN(ring->count * VNIC_DESC_SIZE, VNIC_RING_ALIGN);
-	ring->desc = dma_alloc_coherent(ring->dev, ring->size, &ring->dma,
-					GFP_KERNEL);
-	if (!ring->desc)
-		return -ENOMEM;
-	/* the device wants 128-byte aligned rings; coherent memory is paged */
-	WARN_ON(ring->dma & (VNIC_RING_ALIGN - 1));
-	ring->tx_buffer_info = kvcalloc(ring->count, buf_size, GFP_KERNEL);
-	if (!ring->tx_buffer_info) {
-		dma_free_coherent(ring->dev, ring->size, ring->desc, ring->dma);
-		ring->desc = NULL;
-		return -ENOMEM;
-	}
-	ring->next_to_use = 0;
-	ring->next_to_clean = 0;
-	ring->discarding = false;
-	u64_stats_init(&ring->stats.syncp);
-	return 0;
-}
-
-static void vnic_free_ring_mem(struct vnic_ring *ring)
-{
-	kvfree(ring->tx_buffer_info);
-	ring->tx_buffer_info = NULL;
-	if (ring->desc)
-		dma_free_coherent(ring->dev, ring->size, ring->desc, ring->dma);
-	ring->desc = NULL;
-}
-
-static int vnic_setup_rx_ring(struct vnic_ring *ring)
-{
-	struct page_pool_params pp = {
-		.flags = PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV,
-		.order = 0,
-		.pool_size = ring->count,
-		.nid = NUMA_NO_NODE,
-		.dev = ring->dev,
-		.dma_dir = DMA_FROM_DEVICE,
-		.offset = VNIC_RX_HEADROOM,
-		.max_len = VNIC_RX_BUFSZ,
-		.netdev = ring->netdev,
-		.queue_idx = ring->queue_index,
-	};
-	int err;
-
-	err = vnic_alloc_ring_mem(ring, sizeof(struct vnic_rx_buffer));
-	if (err)
-		return err;
-	ring->page_pool = page_pool_create(&pp);
-	if (IS_ERR(ring->page_pool)) {
-		err = PTR_ERR(ring->page_pool);
-		ring->page_pool = NULL;
-		vnic_free_ring_mem(ring);
-		return err;
-	}
-	return 0;
-}
-
-static void vnic_clean_rx_ring(struct vnic_ring *ring)
-{
-	u16 i;
-
-	if (!ring->rx_buffer_info)
-		return;
-	for (i = 0; i < ring->count; i++) {
-		struct vnic_rx_buffer *buf = &ring->rx_buffer_info[i];
-
-		if (buf->page)
-			page_pool_put_full_page(ring->page_pool, buf->page,
-						false);
-		buf->page = NULL;
-	}
-	ring->next_to_use = 0;
-	ring->next_to_clean = 0;
-	ring->discarding = false;
-}
-
-static void vnic_free_rx_ring(struct vnic_ring *ring)
-{
-	vnic_clean_rx_ring(ring);
-	if (ring->page_pool)
-		page_pool_destroy(ring->page_pool);
-	ring->page_pool = NULL;
-	vnic_free_ring_mem(ring);
-}
-
-static void vnic_clean_tx_ring(struct vnic_ring *ring)
-{
-	u16 i;
-
-	if (!ring->tx_buffer_info)
-		return;
-	for (i = 0; i < ring->count; i++) {
-		struct vnic_tx_buffer *buf = &ring->tx_buffer_info[i];
-
-		vnic_unmap_tx_buffer(ring, buf);
-		if (buf->skb)
-			dev_kfree_skb_any(buf->skb);
-		buf->skb = NULL;
-		buf->next_to_watch = NULL;
-	}
-	netdev_tx_reset_queue(netdev_get_tx_queue(ring->netdev,
-						  ring->queue_index));
-	ring->next_to_use = 0;
-	ring->next_to_clean = 0;
-}
-
-static void vnic_save_ring_stats(struct vnic_adapter *adapter,
-				 struct vnic_q_vector *qv)
-{
-	adapter->old_tx_packets += qv->tx.stats.packets;
-	adapter->old_tx_bytes += qv->tx.stats.bytes;
-	adapter->old_tx_dropped += qv->tx.stats.tx_dma_failed;
-	adapter->old_rx_packets += qv->rx.stats.packets;
-	adapter->old_rx_bytes += qv->rx.stats.bytes;
-	adapter->old_rx_dropped += qv->rx.stats.alloc_failed +
-				   qv->rx.stats.length_errors +
-				   qv->rx.stats.hw_errors;
-}
-
-/*
- * Frees every queue pair; those never set up are zeroed and free as no-ops.
- * ndo_get_stats64 may run at any time without RTNL: it reads the array
- * under stats_lock, so the array goes away (and its counters move to the
- * adapter's totals) under that lock.
- */
-static void vnic_free_q_vectors(struct vnic_adapter *adapter)
-{
-	struct vnic_q_vector *q_vectors = adapter->q_vectors;
-	unsigned int i;
-
-	if (!q_vectors)
-		return;
-	for (i = 0; i < adapter->num_qp; i++) {
-		struct vnic_q_vector *qv = &q_vectors[i];
-
-		vnic_clean_tx_ring(&qv->tx);
-		vnic_free_ring_mem(&qv->tx);
-		vnic_free_rx_ring(&qv->rx);
-		netif_napi_del(&qv->napi);
-	}
-	spin_lock_bh(&adapter->stats_lock);
-	for (i = 0; i < adapter->num_qp; i++)
-		vnic_save_ring_stats(adapter, &q_vectors[i]);
-	adapter->q_vectors = NULL;
-	spin_unlock_bh(&adapter->stats_lock);
-	kfree(q_vectors);
-}
-
-/**
- * vnic_alloc_q_vectors - queue pairs, their rings and NAPI contexts
- * @adapter: board private structure
- *
- * Return: 0 or a negative errno (nothing is left allocated then).
- */
-static int vnic_alloc_q_vectors(struct vnic_adapter *adapter)
-{
-	struct net_device *netdev = adapter->netdev;
-	struct device *dev = &adapter->pdev->dev;
-	struct vnic_q_vector *q_vectors;
-	unsigned int i;
-	int err;
-
-	q_vectors = kcalloc(adapter->num_qp, sizeof(*q_vectors), GFP_KERNEL);
-	if (!q_vectors)
-		return -ENOMEM;
-	spin_lock_bh(&adapter->stats_lock);
-	adapter->q_vectors = q_vectors;
-	spin_unlock_bh(&adapter->stats_lock);
-
-	for (i = 0; i < adapter->num_qp; i++) {
-		struct vnic_q_vector *qv = &q_vectors[i];
-		bool msix = adapter->irq_mode == VNIC_IRQ_MSIX;
-
-		qv->adapter = adapter;
-		qv->v_idx = msix ? i + 1 : 0;
-		qv->eims = BIT(qv->v_idx);
-		qv->irq = pci_irq_vector(adapter->pdev, msix ? qv->v_idx : 0);
-		qv->tx.netdev = netdev;
-		qv->tx.dev = dev;
-		qv->tx.queue_index = i;
-		qv->tx.count = adapter->tx_ring_count;
-		qv->rx.netdev = netdev;
-		qv->rx.dev = dev;
-		qv->rx.queue_index = i;
-		qv->rx.count = adapter->rx_ring_count;
-		netif_napi_add(netdev, &qv->napi, vnic_poll);
-
-		err = vnic_alloc_ring_mem(&qv->tx,
-					  sizeof(struct vnic_tx_buffer));
-		if (err)
-			goto err_free;
-		err = vnic_setup_rx_ring(&qv->rx);
-		if (err)
-			goto err_free;
-	}
-	return 0;
-
-err_free:
-	vnic_free_q_vectors(adapter);
-	netdev_err(netdev, "cannot allocate queue pair %u\n", i);
-	return err;
-}
-
-/* ------------------------------------------------------------------------
  * Up and down
  * ------------------------------------------------------------------------
  */
@@ -1261,24 +116,21 @@ static int vnic_up(struct vnic_adapter *adapter)
 	unsigned int i;
 	int err;
 
-	vnic_update_hw_stats(adapter);	/* the reset clears them */
-	err = vnic_hw_reset(adapter);
+	if (adapter->netmap)
+		vnic_netmap_setup_rings(adapter);
+	err = vnic_hw_init(adapter);
 	if (err)
 		return err;
-	vnic_hw_init_link(adapter);
-	vnic_write_rar(adapter, 0, netdev->dev_addr);
-
-	err = vnic_configure_rx(adapter);
-	if (err)
-		goto err_reset;
-	err = vnic_configure_tx(adapter);
-	if (err)
-		goto err_reset;
-	/* 5.8: hand count - 1 buffers to each RX queue */
+	/*
+	 * 5.8: hand count - 1 buffers to each RX queue (in netmap mode,
+	 * those vnic_netmap_setup_rings armed)
+	 */
 	for (i = 0; i < adapter->num_qp; i++) {
 		struct vnic_ring *rx = &adapter->q_vectors[i].rx;
 
-		if (!vnic_alloc_rx_buffers(rx, vnic_desc_unused(rx)))
+		if (adapter->netmap)
+			writel(rx->next_to_use, rx->tail);
+		else if (!vnic_alloc_rx_buffers(rx, vnic_desc_unused(rx)))
 			netdev_warn(netdev, "RX queue %u only partly filled\n",
 				    i);
 	}
@@ -1293,11 +145,6 @@ static int vnic_up(struct vnic_adapter *adapter)
 	vnic_check_link(adapter);
 	schedule_delayed_work(&adapter->watchdog_task, VNIC_WATCHDOG_PERIOD);
 	return 0;
-
-err_reset:
-	/* some queues may be live: stop all DMA into rings about to be freed */
-	vnic_hw_reset(adapter);
-	return err;
 }
 
 /**
@@ -1372,9 +219,19 @@ static void vnic_close_resources(struct vnic_adapter *adapter)
 	vnic_free_q_vectors(adapter);
 }
 
+/*
+ * ndo_open and ndo_stop, also while a netmap program has the rings: its
+ * syncs wait until the rings exist again or are gone.
+ */
 static int vnic_open(struct net_device *netdev)
 {
-	return vnic_open_resources(netdev_priv(netdev));
+	struct vnic_adapter *adapter = netdev_priv(netdev);
+	int err;
+
+	vnic_netmap_stop_syncs(adapter);
+	err = vnic_open_resources(adapter);
+	vnic_netmap_start_syncs(adapter);
+	return err;
 }
 
 static int vnic_close(struct net_device *netdev)
@@ -1382,28 +239,58 @@ static int vnic_close(struct net_device *netdev)
 	struct vnic_adapter *adapter = netdev_priv(netdev);
 
 	cancel_delayed_work_sync(&adapter->watchdog_task);
+	/*
+	 * A reconfiguration that failed twice closes the interface with
+	 * nothing left to free (and possibly from netmap's reg, which
+	 * already holds off the syncs).
+	 */
+	if (!adapter->q_vectors)
+		return 0;
+	vnic_netmap_stop_syncs(adapter);
 	vnic_close_resources(adapter);
+	vnic_netmap_start_syncs(adapter);
 	return 0;
 }
 
+/*
+ * What vnic_up sets the device up for: the ring geometry (which netmap
+ * programs are told too) and whose buffers the rings carry.  Changed with
+ * RTNL held and the interface down, so that xmit, the interrupt handlers
+ * and the watchdog always see @netmap match the rings.
+ */
+static void vnic_set_config(struct vnic_adapter *adapter, unsigned int num_qp,
+			    unsigned int txd, unsigned int rxd, bool netmap)
+{
+	adapter->num_qp = num_qp;
+	adapter->tx_ring_count = txd;
+	adapter->rx_ring_count = rxd;
+	adapter->netmap = netmap;
+	vnic_netmap_set_rings(adapter);
+}
+
 /**
- * vnic_reinit - change queue pairs or ring sizes, restarting if running
+ * vnic_reinit - change queue pairs, ring sizes or netmap mode
  * @adapter: board private structure
  * @num_qp: queue pairs
  * @txd: TX descriptors per ring
  * @rxd: RX descriptors per ring
+ * @netmap: the rings carry netmap's buffers
  *
- * Called with RTNL held.  If the new setting cannot be brought up, the old
- * one is tried again.
+ * Called with RTNL held; restarts the interface if it is running.  If the
+ * new setting cannot be brought up, the old one is tried again, but in
+ * netmap mode only if both want it: netmap.ko has just let go of the port
+ * or has not got it.  A netmap program's syncs must be held off by the
+ * caller (netmap.ko does so around reg).
  *
  * Return: 0 or a negative errno.
  */
 int vnic_reinit(struct vnic_adapter *adapter, unsigned int num_qp,
-		unsigned int txd, unsigned int rxd)
+		unsigned int txd, unsigned int rxd, bool netmap)
 {
 	unsigned int old_qp = adapter->num_qp;
 	unsigned int old_txd = adapter->tx_ring_count;
 	unsigned int old_rxd = adapter->rx_ring_count;
+	bool old_netmap = adapter->netmap;
 	bool running = netif_running(adapter->netdev);
 	int err;
 
@@ -1411,9 +298,7 @@ int vnic_reinit(struct vnic_adapter *adapter, unsigned int num_qp,
 		cancel_delayed_work_sync(&adapter->watchdog_task);
 		vnic_close_resources(adapter);
 	}
-	adapter->num_qp = num_qp;
-	adapter->tx_ring_count = txd;
-	adapter->rx_ring_count = rxd;
+	vnic_set_config(adapter, num_qp, txd, rxd, netmap);
 	if (!running)
 		return 0;
 	err = vnic_open_resources(adapter);
@@ -1421,9 +306,8 @@ int vnic_reinit(struct vnic_adapter *adapter, unsigned int num_qp,
 		return 0;
 	netdev_err(adapter->netdev, "reconfiguration failed (%d), reverting\n",
 		   err);
-	adapter->num_qp = old_qp;
-	adapter->tx_ring_count = old_txd;
-	adapter->rx_ring_count = old_rxd;
+	vnic_set_config(adapter, old_qp, old_txd, old_rxd,
+			old_netmap && netmap);
 	if (vnic_open_resources(adapter))
 		dev_close(adapter->netdev);
 	return err;
@@ -1439,8 +323,11 @@ static void vnic_reset_task(struct work_struct *work)
 	    !test_bit(__VNIC_REMOVING, &adapter->state)) {
 		netdev_warn(adapter->netdev, "reinitialising the device\n");
 		set_bit(__VNIC_RESETTING, &adapter->state);
+		/* netmap mode: the rings are rebuilt from the krings */
+		vnic_netmap_stop_syncs(adapter);
 		vnic_reinit(adapter, adapter->num_qp, adapter->tx_ring_count,
-			    adapter->rx_ring_count);
+			    adapter->rx_ring_count, adapter->netmap);
+		vnic_netmap_start_syncs(adapter);
 		clear_bit(__VNIC_RESETTING, &adapter->state);
 	}
 	rtnl_unlock();
@@ -1472,8 +359,11 @@ static void vnic_watchdog_task(struct work_struct *work)
 	vnic_check_link(adapter);
 	vnic_update_drop_stats(adapter);
 
-	/* an RX ring left without buffers (pages ran out) gets no interrupt */
-	for (i = 0; i < adapter->num_qp; i++) {
+	/*
+	 * An RX ring left without buffers (pages ran out) gets no interrupt.
+	 * netmap's rings are the program's to fill.
+	 */
+	for (i = 0; !adapter->netmap && i < adapter->num_qp; i++) {
 		struct vnic_q_vector *qv = &adapter->q_vectors[i];
 
 		if (vnic_desc_unused(&qv->rx) >= qv->rx.count - 1) {
@@ -1483,6 +373,18 @@ static void vnic_watchdog_task(struct work_struct *work)
 		}
 	}
 	schedule_delayed_work(&adapter->watchdog_task, VNIC_WATCHDOG_PERIOD);
+}
+
+static int vnic_set_mac(struct net_device *netdev, void *p)
+{
+	struct vnic_adapter *adapter = netdev_priv(netdev);
+	struct sockaddr *addr = p;
+
+	if (!is_valid_ether_addr(addr->sa_data))
+		return -EADDRNOTAVAIL;
+	eth_hw_addr_set(netdev, addr->sa_data);
+	vnic_write_rar(adapter, 0, netdev->dev_addr);
+	return 0;
 }
 
 static void vnic_tx_timeout(struct net_device *netdev, unsigned int txqueue)
@@ -1647,9 +549,8 @@ static int vnic_probe(struct pci_dev *pdev, const struct pci_device_id *ent)
 	err = vnic_alloc_irq_vectors(adapter);
 	if (err)
 		goto err_unmap;
-	adapter->num_qp = clamp(queues, 1u, adapter->max_qp);
-	adapter->tx_ring_count = VNIC_DEFAULT_TXD;
-	adapter->rx_ring_count = VNIC_DEFAULT_RXD;
+	vnic_set_config(adapter, clamp(queues, 1u, adapter->max_qp),
+			VNIC_DEFAULT_TXD, VNIC_DEFAULT_RXD, false);
 	adapter->itr_usecs = VNIC_DEFAULT_ITR_USECS;
 
 	netdev->netdev_ops = &vnic_netdev_ops;
@@ -1666,6 +567,7 @@ static int vnic_probe(struct pci_dev *pdev, const struct pci_device_id *ent)
 	if (err)
 		goto err_irq;
 	netif_carrier_off(netdev);
+	vnic_netmap_attach(adapter);
 
 	netdev_info(netdev, "vNIC %pM, %s, %u of %u queue pairs%s\n",
 		    netdev->dev_addr,
@@ -1698,6 +600,12 @@ static void vnic_remove(struct pci_dev *pdev)
 	cancel_work_sync(&adapter->reset_task);
 	cancel_work_sync(&adapter->link_task);
 	cancel_delayed_work_sync(&adapter->watchdog_task);
+	/*
+	 * Only now: closing the interface stopped all DMA before netmap.ko
+	 * unmaps its buffers, and nothing of ours (xmit, interrupts,
+	 * ethtool, the reset task) can reach the port any more.
+	 */
+	vnic_netmap_detach(adapter);
 
 	/* leave the device quiet: no DMA, no interrupts */
 	vnic_wr32(adapter, VNIC_EIMC, ~0u);
