@@ -2,22 +2,29 @@
 
 Layers (each cached under its content hash, see :mod:`images.cache`)::
 
-    buildroot  trixie + the generic 6.12 kernel, its headers, the gcc it was built with
+    buildroot  trixie + the generic 6.12 kernel, its headers, the gcc it was built
+               with, libc headers (for the tools)
     rootfs     trixie runtime: python3, busybox, iproute2, kmod, ...; no compilers
-    modules    vnic/linux/*.c compiled *inside* the build root (the kernel's own gcc)
+    modules    the vnic/linux tree (vnic.ko, netmap/netmap.ko) compiled *inside* the
+               build root in one kbuild pass (the kernel's own gcc)
+    tools      vnic/tools (nmgen, nm_docapi) compiled in the build root, statically,
+               against the netmap headers installed there as <net/netmap_user.h>
     image      vmlinuz + stage-0 initramfs + rootfs.ext4 (runtime root, the kernel
-               modules we name, our modules, ringlab-init)
+               modules we name, our modules, the tools, ringlab-init)
 
 The image boots with ``snapshot=on``: every VM starts from the same clean disk.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +35,19 @@ from images.progress import ProvisionError, Steps
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 MODULE_SOURCES = PROJECT / "vnic" / "linux"
+#: What kbuild reads: a change to any of these rebuilds the modules.
+MODULE_SOURCE_SUFFIXES = {".c", ".h"}
+MODULE_SOURCE_NAMES = {"Kbuild", "Makefile"}
+#: The netmap ABI headers user programs include as <net/netmap.h>, <net/netmap_user.h>
+#: (in the module tree, which builds against them too).
+UAPI_HEADERS = Path("netmap/uapi/net")
+#: Where the build root keeps them, as a netmap installation would.
+UAPI_INSTALL = Path("usr/local/include/net")
+#: The user-space tools (in the project): one C file each, built by the Makefile there.
+TOOL_SOURCES = Path("vnic/tools")
+TOOLS = ["nmgen", "nm_docapi"]
+#: The build root's compiler (gcc-14 has no plain "gcc" alias there).
+TOOLS_CC = "gcc-14"
 
 #: The guest kernel: Debian trixie's generic kernel, 6.12 series (the cloud
 #: flavour has no 9p).  The mirror only keeps the current point release, so the
@@ -37,6 +57,7 @@ BUILDROOT_PACKAGES = [
     f"linux-image-amd64/{debian.SUITE}",
     f"linux-headers-amd64/{debian.SUITE}",
     "gcc-14",
+    "libc6-dev",  # headers and libc.a for the user-space tools (nmgen), linked -static
     "make",
     "busybox-static",
 ]
@@ -96,14 +117,34 @@ def rootfs_layer() -> Layer:
 
 
 def module_sources() -> list[Path]:
+    """The whole vnic/linux tree kbuild reads (subdirectories such as netmap/ too)."""
     return sorted(
-        p for p in MODULE_SOURCES.glob("*") if p.is_file() and p.suffix in {".c", ".h", ""}
+        p
+        for p in MODULE_SOURCES.rglob("*")
+        if p.is_file() and (p.suffix in MODULE_SOURCE_SUFFIXES or p.name in MODULE_SOURCE_NAMES)
     )
 
 
 def modules_layer() -> Layer:
     return Layer(
-        "modules", hash_text("modules-v1", BUILDROOT_RECIPE, hash_files(module_sources(), PROJECT))
+        "modules", hash_text("modules-v2", BUILDROOT_RECIPE, hash_files(module_sources(), PROJECT))
+    )
+
+
+def tool_sources() -> list[Path]:
+    """The tools' C files and Makefile, and the headers they are compiled against."""
+    tools = [
+        p for p in (PROJECT / TOOL_SOURCES).glob("*") if p.suffix == ".c" or p.name == "Makefile"
+    ]
+    return sorted([*tools, *(MODULE_SOURCES / UAPI_HEADERS).glob("*.h")])
+
+
+def tools_layer() -> Layer:
+    return Layer(
+        "tools",
+        hash_text(
+            "tools-v1", BUILDROOT_RECIPE, TOOLS_CC, *TOOLS, hash_files(tool_sources(), PROJECT)
+        ),
     )
 
 
@@ -112,10 +153,11 @@ def image_layer() -> Layer:
     return Layer(
         "image",
         hash_text(
-            "image-v2",
+            "image-v3",
             BUILDROOT_RECIPE,
             ROOTFS_RECIPE,
             modules_layer().key,
+            tools_layer().key,
             hash_files(inits, HERE),
             *STAGE0_MODULES,
             *RUNTIME_MODULES,
@@ -147,23 +189,28 @@ def ensure(steps: Steps) -> GuestImage:
     build = ensure_buildroot(steps)
     runtime = ensure_rootfs(steps)
     modules = ensure_modules(steps, build)
+    tools = ensure_tools(steps, build)
     layer = image_layer()
     with steps.step("guest image (ext4 + stage-0 initramfs)"):
         out = layer.build_dir()
         try:
-            facts = _pack_image(steps, build, runtime, modules, out)
+            facts = _pack_image(steps, build, runtime, modules, tools, out)
             layer.commit(out, facts)
         finally:
             shutil.rmtree(out, ignore_errors=True)
-    _drop_older(["modules", "image"])
+    _drop_older(["modules", "tools", "image"])
     image = find()
     assert image is not None
     return image
 
 
 def _drop_older(kinds: list[str]) -> None:
-    """Remove superseded module and image layers (cheap to rebuild, big to keep)."""
-    current = {"modules": modules_layer().key, "image": image_layer().key}
+    """Remove superseded module, tool and image layers (cheap to rebuild, big to keep)."""
+    current = {
+        "modules": modules_layer().key,
+        "tools": tools_layer().key,
+        "image": image_layer().key,
+    }
     for kind in kinds:
         directory = image_layer().path.parent.parent / kind
         for old in directory.glob("*"):
@@ -233,20 +280,95 @@ def ensure_modules(steps: Steps, build: Layer) -> Layer:
         try:
             built: list[str] = []
             if any(p.suffix == ".c" for p in sources):
-                shutil.copytree(MODULE_SOURCES, workdir)
+                # Only the sources: objects a developer built in place must not leak in.
+                for source in sources:
+                    target = workdir / source.relative_to(MODULE_SOURCES)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, target)
                 version = kernel_version(build.path)
                 inside = "/" + str(workdir.relative_to(build.path))
                 debian.in_root(
                     steps, build.path, f"make -C /lib/modules/{version}/build M={inside} modules"
                 )
-                for ko in sorted(workdir.glob("*.ko")):
+                # Every module of the tree (netmap/netmap.ko too), flat: they all go to extra/.
+                for ko in sorted(workdir.rglob("*.ko")):
+                    if (out / ko.name).exists():
+                        raise ProvisionError(f"two kernel modules named {ko.name} in vnic/linux")
                     shutil.copy2(ko, out / ko.name)
                     built.append(ko.name)
-            layer.commit(out, {"modules": built, "sources": [p.name for p in sources]})
+            layer.commit(
+                out,
+                {
+                    "modules": built,
+                    "sources": [str(p.relative_to(MODULE_SOURCES)) for p in sources],
+                },
+            )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
     return layer
+
+
+def ensure_tools(steps: Steps, build: Layer) -> Layer:
+    """Compile vnic/tools inside the build root, statically, against the installed headers.
+
+    The runtime root has no compiler and no libc headers, hence ``-static``: the binaries
+    need nothing from it.
+    """
+    layer = tools_layer()
+    if layer.exists():
+        return layer
+    with steps.step(f"guest tools ({', '.join(TOOLS)}; {TOOLS_CC} -static)"):
+        out = layer.build_dir()
+        workdir = build.path / "tmp" / f"ringlab-tools-{layer.key}-{os.getpid()}"
+        try:
+            shutil.copytree(
+                PROJECT / TOOL_SOURCES, workdir, ignore=shutil.ignore_patterns(*TOOLS, "*.o")
+            )
+            inside = "/" + str(workdir.relative_to(build.path))
+            with uapi_headers_installed(build.path):
+                debian.in_root(
+                    steps,
+                    build.path,
+                    f"make -C {inside} CC={TOOLS_CC} NETMAP_INCLUDE=/{UAPI_INSTALL.parent} "
+                    + " ".join(TOOLS),
+                )
+            (out / "bin").mkdir()
+            for tool in TOOLS:
+                shutil.copy2(workdir / tool, out / "bin" / tool)
+            layer.commit(
+                out,
+                {
+                    "tools": TOOLS,
+                    "compiler": debian.package_version(steps, build.path, TOOLS_CC),
+                    "sources": [str(p.relative_to(PROJECT)) for p in tool_sources()],
+                },
+            )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
+    return layer
+
+
+@contextmanager
+def uapi_headers_installed(root: Path) -> Iterator[None]:
+    """Put this tree's netmap headers in ``root``'s /usr/local/include/net for a build.
+
+    They are copied for every build, not baked into the build root layer: the headers
+    change with the project, the build root does not.  The build root is shared by
+    everyone using the cache, so a lock keeps another build from swapping the headers
+    while this one compiles.
+    """
+    (root / "tmp").mkdir(exist_ok=True)
+    with open(root / "tmp" / "ringlab-uapi.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        target = root / UAPI_INSTALL
+        target.mkdir(parents=True, exist_ok=True)
+        for old in target.glob("netmap*.h"):
+            old.unlink()
+        for header in sorted((MODULE_SOURCES / UAPI_HEADERS).glob("*.h")):
+            shutil.copy2(header, target / header.name)
+        yield
 
 
 #: zstd's frame magic; Debian compresses its kernels with zstd.
@@ -327,7 +449,7 @@ def _install_modules(build: Path, modules: list[Path], target: Path, version: st
 
 
 def _pack_image(
-    steps: Steps, build: Layer, runtime: Layer, modules: Layer, out: Path
+    steps: Steps, build: Layer, runtime: Layer, modules: Layer, tools: Layer, out: Path
 ) -> dict[str, object]:
     version = kernel_version(build.path)
     bzimage = (build.path / "boot" / f"vmlinuz-{version}").read_bytes()
@@ -354,6 +476,12 @@ def _pack_image(
         if source.exists():
             shutil.copy2(source, tree / "lib/modules" / version / name)
     debian.in_root(steps, tree, f"depmod {version}")  # the guest's own depmod
+    depends = _extra_depends(tree / "lib/modules" / version / "modules.dep")
+    bin_dir = tree / "usr/local/bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for tool in sorted((tools.path / "bin").iterdir()):
+        shutil.copy2(tool, bin_dir / tool.name)
+        (bin_dir / tool.name).chmod(0o755)
     init = tree / "sbin/ringlab-init"
     shutil.copy2(HERE / "init" / "ringlab-init", init)
     init.chmod(0o755)
@@ -374,11 +502,28 @@ def _pack_image(
     return {
         "kernel_version": version,
         "modules": [ko.name for ko in ours],
+        "module_depends": depends,
+        "tools": sorted(p.name for p in (tools.path / "bin").iterdir()),
         "buildroot": build.key,
         "rootfs": runtime.key,
         "modules_layer": modules.key,
+        "tools_layer": tools.key,
         "rootfs_mb": size_mb,
     }
+
+
+def _extra_depends(modules_dep: Path) -> dict[str, list[str]]:
+    """What each of our modules (extra/) needs loaded first, as depmod found it.
+
+    ``modprobe vnic`` loads netmap first only if depmod saw vnic.ko use netmap.ko's
+    symbols; the image manifest records it so that is easy to check.
+    """
+    depends: dict[str, list[str]] = {}
+    for line in modules_dep.read_text().splitlines():
+        module, _, needs = line.partition(":")
+        if module.startswith("extra/"):
+            depends[Path(module).stem] = [Path(n).name.split(".")[0] for n in needs.split()]
+    return depends
 
 
 def _build_stage0(build: Path, modules: list[Path], version: str, target: Path) -> None:

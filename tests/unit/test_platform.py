@@ -73,6 +73,54 @@ def test_module_source_change_rekeys_only_modules_and_image(
     assert before[3] != after[3]
 
 
+def _tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake vnic/linux (with a netmap/ subtree) and vnic/tools under tmp_path."""
+    linux, tools = tmp_path / "vnic" / "linux", tmp_path / "vnic" / "tools"
+    (linux / "netmap" / "uapi" / "net").mkdir(parents=True)
+    tools.mkdir()
+    (linux / "Kbuild").write_text("obj-m += netmap/ vnic.o\n")
+    (linux / "vnic_main.c").write_text("int x;\n")
+    (linux / "netmap" / "Kbuild").write_text("obj-m += netmap.o\n")
+    (linux / "netmap" / "nm_main.c").write_text("int y;\n")
+    (linux / "netmap" / "uapi" / "net" / "netmap.h").write_text("/* abi */\n")
+    (tools / "nmgen.c").write_text("int main(void) { return 0; }\n")
+    (tools / "Makefile").write_text("all:\n")
+    monkeypatch.setattr(guest, "PROJECT", tmp_path)
+    monkeypatch.setattr(guest, "MODULE_SOURCES", linux)
+    return tmp_path
+
+
+def _keys() -> tuple[str, str, str]:
+    return guest.modules_layer().key, guest.tools_layer().key, guest.image_layer().key
+
+
+def test_the_whole_module_tree_is_a_module_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree(tmp_path, monkeypatch)
+    names = {str(p.relative_to(guest.MODULE_SOURCES)) for p in guest.module_sources()}
+    assert {"Kbuild", "netmap/Kbuild", "netmap/nm_main.c", "netmap/uapi/net/netmap.h"} <= names
+    modules, tools, image = _keys()
+    (root / "vnic/linux/netmap/nm_main.o").write_bytes(b"built in place")  # not a source
+    assert _keys() == (modules, tools, image)
+    (root / "vnic/linux/netmap/nm_main.c").write_text("int z;\n")
+    after = _keys()
+    assert after[0] != modules and after[1] == tools and after[2] != image
+
+
+def test_a_tool_or_header_change_rekeys_tools_and_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _tree(tmp_path, monkeypatch)
+    modules, tools, image = _keys()
+    (root / "vnic/tools/nmgen.c").write_text("int main(void) { return 1; }\n")
+    after = _keys()
+    assert after[0] == modules and after[1] != tools and after[2] != image
+    (root / "vnic/linux/netmap/uapi/net/netmap.h").write_text("/* abi v2 */\n")
+    again = _keys()
+    assert again[0] != after[0] and again[1] != after[1]  # the modules include it too
+
+
 def test_strip_signature_removes_exactly_the_appended_signature() -> None:
     body = b"\x7fELF module body"
     signature = b"S" * 7
