@@ -6,11 +6,17 @@ traffic never leaves the lab, because the vNIC fabric is not bridged to the
 host's network.  ``wire`` is the fabric's own topology (see
 :mod:`vnic.model.topology`): the vNIC ports the guests plug into and the links,
 switches and host endpoints between them.
+
+A guest has one NIC per vNIC port it plugs into (:class:`NicSpec`): the guests of
+:func:`wired` have one each, the middleboxes of :func:`chain` have two.  NIC
+number *n* of a lab (counted from 1 over all its guests) gets the MAC
+``02:72:6c:00:00:NN`` (*n* in hex), so MACs are unique across the lab.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +36,64 @@ class Share:
 
 
 @dataclass
+class NicSpec:
+    """One NIC of a guest: a PCI function of the guest plugged into one vNIC port.
+
+    The guest's init finds the interface by its MAC (the kernel names interfaces in
+    probe order, which a test should not depend on), brings it up and gives it the
+    addresses, if any: a forwarder's NICs have none, they only carry frames through.
+    """
+
+    #: The vNIC port (a key of the wire's "ports") this NIC plugs into.
+    port: str
+    mac: str
+    ip: str | None = None
+    ip6: str | None = None
+
+
+@dataclass
 class VmSpec:
     """One guest."""
 
     name: str
     memory_mb: int = 512
     cpus: int = 1
-    #: The vNIC port (a key of the wire's "ports") this guest's NIC plugs into.
-    port: str | None = None
-    mac: str | None = None
-    ip: str | None = None
-    ip6: str | None = None
+    #: The guest's NICs, in PCI order (empty: a guest without a network).
+    nics: list[NicSpec] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
     shares: list[Share] = field(default_factory=list)
     kernel_args: list[str] = field(default_factory=list)
 
     def share(self, tag: str) -> Path:
         return next(s.path for s in self.shares if s.tag == tag)
+
+    # A guest with one NIC (most of the lab) is spoken of as having "a" port, MAC and
+    # address; these read that NIC's.  A guest with several NICs has no single answer,
+    # so asking raises instead of silently picking one: use ``nics`` there.
+
+    @property
+    def nic(self) -> NicSpec | None:
+        """The guest's only NIC, or None if it has none."""
+        if len(self.nics) > 1:
+            ports = ", ".join(nic.port for nic in self.nics)
+            raise ValueError(f"{self.name} has {len(self.nics)} NICs ({ports}): use .nics")
+        return self.nics[0] if self.nics else None
+
+    @property
+    def port(self) -> str | None:
+        return nic.port if (nic := self.nic) else None
+
+    @property
+    def mac(self) -> str | None:
+        return nic.mac if (nic := self.nic) else None
+
+    @property
+    def ip(self) -> str | None:
+        return nic.ip if (nic := self.nic) else None
+
+    @property
+    def ip6(self) -> str | None:
+        return nic.ip6 if (nic := self.nic) else None
 
 
 @dataclass
@@ -97,12 +144,10 @@ def wired(
     topology = default_specs(names, run, submission, project)
     ports: dict[str, Any] = {}
     for index, vm in enumerate(topology.vms, start=1):
-        vm.port = vm.name
         vm.modules = list(modules or [])
-        vm.mac = f"02:72:6c:00:00:{index:02x}"
-        vm.ip = f"{PREFIX}.{index}/15"
-        vm.ip6 = f"fd72:6c::{index}/64"
-        ports[vm.name] = {"mac": vm.mac}
+        nic = _nic(vm.name, index, addressed=True)
+        vm.nics = [nic]
+        ports[nic.port] = {"mac": nic.mac}
     host_names = hosts or []
     wire: dict[str, Any] = {"ports": ports, "hosts": {h: {} for h in host_names}}
     ends = [*ports, *host_names]
@@ -115,12 +160,82 @@ def wired(
     return topology
 
 
-def _link(ends: list[str], settings: dict[str, Any] | None, run: RunDir) -> dict[str, Any]:
+def chain(
+    names: list[str],
+    run: RunDir,
+    *,
+    modules: list[str] | None = None,
+    link: dict[str, Any] | None = None,
+    address_middle: bool = False,
+    submission: Path | None = None,
+    project: Path = PROJECT,
+) -> Topology:
+    """Guests in a row, each linked to the next: ``chain(["a", "f", "b"], run)`` is a — f — b.
+
+    The two end guests have one NIC each, like the guests of :func:`wired`; every guest in
+    the middle is a *middlebox* with two NICs, one facing each neighbour, on vNIC ports
+    named ``<guest>.<neighbour>`` (f's ports are ``f.a`` and ``f.b``; an end guest's port is
+    named after the guest, so a's is ``a``).  The links are named ``a-f`` and ``f-b``.
+
+    The ends are addressed in one subnet (198.18.0.0/15 and fd72:6c::/64) and the
+    middleboxes are not (unless ``address_middle``): so a reaches b only if every
+    middlebox forwards frames between its two NICs, which is what a forwarder under test
+    (a Linux bridge, a netmap program) must do.  Addresses follow the NIC number, like
+    MACs: a gets 198.18.0.1, f's NICs are numbers 2 and 3, b gets 198.18.0.4.
+
+    ``link`` adds shaping/fault/pcap keys to every link (a "pcap" becomes one file per
+    link, named after it); ``submission`` and ``project`` are as for :func:`guest_spec`.
+    """
+    if len(names) < 2:
+        raise ValueError("a chain needs at least two guests")
+    if len(set(names)) != len(names):
+        raise ValueError(f"guest names must be unique in a chain: {names}")
+    topology = default_specs(names, run, submission, project)
+    ports: dict[str, Any] = {}
+    links: list[dict[str, Any]] = []
+    last = len(names) - 1
+    for position, vm in enumerate(topology.vms):
+        vm.modules = list(modules or [])
+        middle = 0 < position < last
+        neighbours = [names[i] for i in (position - 1, position + 1) if 0 <= i <= last]
+        for neighbour in neighbours:
+            index = len(ports) + 1
+            port = f"{vm.name}.{neighbour}" if middle else vm.name
+            nic = _nic(port, index, addressed=address_middle or not middle)
+            vm.nics.append(nic)
+            ports[nic.port] = {"mac": nic.mac}
+    for left, right in pairwise(topology.vms):
+        # The NIC of ``left`` that faces right is its last; the one of ``right`` its first.
+        ends = [left.nics[-1].port, right.nics[0].port]
+        links.append(_link(ends, link, run, name=f"{left.name}-{right.name}"))
+    topology.wire = {"ports": ports, "links": links}
+    return topology
+
+
+def _nic(port: str, index: int, *, addressed: bool) -> NicSpec:
+    """NIC number ``index`` of a lab, on ``port``: its MAC (locally administered, "rl" in
+    it) and, if ``addressed``, its addresses in the lab's one subnet."""
+    if not 1 <= index <= 0xFF:
+        raise ValueError(f"a lab has at most 255 NICs, not {index}")
+    nic = NicSpec(port=port, mac=f"02:72:6c:00:00:{index:02x}")
+    if addressed:
+        nic.ip = f"{PREFIX}.{index}/15"
+        nic.ip6 = f"fd72:6c::{index}/64"
+    return nic
+
+
+def _link(
+    ends: list[str], settings: dict[str, Any] | None, run: RunDir, name: str | None = None
+) -> dict[str, Any]:
     """A link between two ends; a "pcap" setting becomes one capture file per link."""
     link: dict[str, Any] = {"ends": ends, **(settings or {})}
+    if name is not None:
+        link["name"] = name
     if "pcap" in link:
         pcap = Path(link["pcap"])
-        if ends[1] == "sw0":  # one file per switch link, named after its port
+        if name is not None:  # one file per named link (a chain's), named after it
+            pcap = pcap.with_name(f"{pcap.stem}-{name}{pcap.suffix}")
+        elif ends[1] == "sw0":  # one file per switch link, named after its port
             pcap = pcap.with_name(f"{pcap.stem}-{ends[0]}{pcap.suffix}")
         link["pcap"] = str(run.path / pcap)
     return link

@@ -63,7 +63,7 @@ class Vm:
         devices: list[dict[str, object]] | None = None,
     ) -> None:
         self.spec = spec
-        #: Extra ``-device`` JSON objects: the vfio-user vNIC port.
+        #: Extra ``-device`` JSON objects: one vfio-user vNIC (PCI function) per NIC.
         self.devices = devices or []
         self.qemu = qemu
         self.image = image
@@ -89,9 +89,12 @@ class Vm:
         ]
         if spec.modules:
             args.append("ringlab.modules=" + ",".join(spec.modules))
+        # One comma-separated list per setting, in NIC order; an empty entry is a NIC
+        # without that address (a forwarder's). One NIC gives the plain form ringlab.mac=M.
         for key in ("mac", "ip", "ip6"):
-            if value := getattr(spec, key):
-                args.append(f"ringlab.{key}={value}")
+            values = [getattr(nic, key) or "" for nic in spec.nics]
+            if any(values):
+                args.append(f"ringlab.{key}=" + ",".join(values))
         args += spec.kernel_args
         cmd = self.qemu.command(
             "-name", spec.name,
@@ -264,8 +267,7 @@ class Lab:
         if self.fabric is not None:
             self.fabric.start()
             for vm in self.vms.values():
-                if vm.spec.port is not None:
-                    vm.devices = [self.fabric.qemu_device(vm.spec.port)]
+                vm.devices = [self.fabric.qemu_device(nic.port) for nic in vm.spec.nics]
         for vm in self.vms.values():
             vm.start()
         errors: list[BaseException] = []

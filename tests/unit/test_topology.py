@@ -1,0 +1,157 @@
+"""Topology builders without a VM: a chain a — f — b as data, as a fabric, as QEMU arguments.
+
+The chain is the lab of a forwarder: f is a middlebox with one NIC facing each neighbour,
+and without addresses, so a reaches b only through whatever forwards frames inside f.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from images.guest import GuestImage
+from images.qemu import Qemu
+from lab.runs import RunDir
+from lab.topology import NicSpec, Topology, chain, wired
+from lab.vm import Vm
+from tests.unit.conftest import StubDevice
+from vnic.model.fabric import Device, DevicePort
+from vnic.model.loop import EventLoop
+from vnic.model.topology import Fabric, load_topology
+
+LAB_MAC = re.compile(r"^02:72:6c:00:00:[0-9a-f]{2}$")
+LAB_NET = ipaddress.IPv4Network("198.18.0.0/15")
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RINGLAB_RUNS", str(tmp_path / "runs"))
+
+
+@pytest.fixture
+def afb() -> Topology:
+    return chain(["a", "f", "b"], RunDir.new("t"), modules=["vnic"])
+
+
+def _nics(topology: Topology) -> list[NicSpec]:
+    return [nic for vm in topology.vms for nic in vm.nics]
+
+
+def test_a_chain_gives_the_middlebox_one_nic_per_neighbour(afb: Topology) -> None:
+    a, f, b = afb.vms
+    assert [nic.port for nic in a.nics] == ["a"]
+    assert [nic.port for nic in f.nics] == ["f.a", "f.b"]
+    assert [nic.port for nic in b.nics] == ["b"]
+    assert all(vm.modules == ["vnic"] for vm in afb.vms)
+    assert afb.wire is not None
+    assert [(link["name"], link["ends"]) for link in afb.wire["links"]] == [
+        ("a-f", ["a", "f.a"]),
+        ("f-b", ["f.b", "b"]),
+    ]
+    # every NIC is a vNIC port of the wire, with the MAC the guest will look for
+    assert afb.wire["ports"] == {nic.port: {"mac": nic.mac} for nic in _nics(afb)}
+
+
+def test_a_chain_has_unique_lab_macs_and_addresses_only_its_ends(afb: Topology) -> None:
+    macs = [nic.mac for nic in _nics(afb)]
+    assert all(LAB_MAC.match(mac) for mac in macs), macs
+    assert len(set(macs)) == len(macs)
+    a, f, b = afb.vms
+    assert all(nic.ip is None and nic.ip6 is None for nic in f.nics)
+    assert a.ip is not None and b.ip is not None
+    subnet_a = ipaddress.IPv4Interface(a.ip).network
+    assert subnet_a == ipaddress.IPv4Interface(b.ip).network  # one segment, through f
+    assert subnet_a.subnet_of(LAB_NET)
+    assert a.ip6 is not None and b.ip6 is not None
+    assert ipaddress.ip_interface(a.ip6).network == ipaddress.ip_interface(b.ip6).network
+
+
+def test_a_middlebox_has_no_single_nic_to_speak_of(afb: Topology) -> None:
+    a, f, _ = afb.vms
+    assert a.nic is not None and a.mac == a.nics[0].mac and a.port == "a"
+    with pytest.raises(ValueError, match=r"f has 2 NICs \(f\.a, f\.b\)"):
+        _ = f.mac
+
+
+def test_the_middlebox_can_be_addressed_too() -> None:
+    topology = chain(["a", "f", "b"], RunDir.new("t"), address_middle=True)
+    ips = [nic.ip for nic in _nics(topology)]
+    assert all(ip is not None and ipaddress.ip_interface(ip) in LAB_NET for ip in ips)
+    assert len(set(ips)) == len(ips)
+
+
+def test_longer_chains_and_their_captures() -> None:
+    topology = chain(["a", "f", "g", "b"], RunDir.new("t"), link={"pcap": "wire.pcap"})
+    assert [len(vm.nics) for vm in topology.vms] == [1, 2, 2, 1]
+    assert topology.wire is not None
+    links = topology.wire["links"]
+    assert [link["ends"] for link in links] == [["a", "f.a"], ["f.g", "g.f"], ["g.b", "b"]]
+    pcaps = [Path(link["pcap"]).name for link in links]
+    assert pcaps == ["wire-a-f.pcap", "wire-f-g.pcap", "wire-g-b.pcap"]
+    with pytest.raises(ValueError, match="unique"):
+        chain(["a", "f", "a"], RunDir.new("t"))
+
+
+def _stub_port(name: str, settings: dict[str, Any], loop: EventLoop, path: str) -> DevicePort:
+    device = cast(Device, StubDevice(name=name))
+    return DevicePort(name, device, loop, mac=settings["mac"], socket_path=path)
+
+
+def test_the_fabric_builds_a_chain_and_links_a_to_fs_first_nic(
+    afb: Topology, tmp_path: Path
+) -> None:
+    assert afb.wire is not None
+    load_topology(afb.wire)  # what the fabric process checks first
+    fabric = Fabric.build(afb.wire, tmp_path / "fabric", device_factory=_stub_port)
+    try:
+        described = fabric.describe()["ports"]
+        assert set(described) == {"a", "f.a", "f.b", "b"}  # one vfio-user socket each
+        assert len({port["socket"] for port in described.values()}) == 4
+        assert {name: port["mac"] for name, port in described.items()} == {
+            nic.port: nic.mac for nic in _nics(afb)
+        }
+        a, fa, fb = (fabric.ports[name] for name in ("a", "f.a", "f.b"))
+        assert isinstance(a, DevicePort) and isinstance(fa, DevicePort)
+        assert isinstance(fb, DevicePort)
+        broadcast = b"\xff" * 6 + a.mac + b"\x08\x06" + b"\x00" * 46
+        a.device.transmit([broadcast])
+        for _ in range(10):
+            fabric.loop.run_once(0.01)
+        assert cast(StubDevice, fa.device).received == [broadcast]
+        assert cast(StubDevice, fb.device).received == []  # f has not forwarded it
+    finally:
+        fabric.close()
+
+
+class _Qemu:
+    def command(self, *args: str) -> list[str]:
+        return ["qemu", *args]
+
+
+def _kernel_args(topology: Topology, name: str, tmp_path: Path) -> list[str]:
+    spec = next(vm for vm in topology.vms if vm.name == name)
+    image = GuestImage(Path("vmlinux"), Path("initrd"), Path("rootfs"), "6.12", "key")
+    vm = Vm(spec, cast(Qemu, _Qemu()), image, topology.run, tmp_path / "sockets", "tcg")
+    cmd = vm.command_line(tmp_path / "cmd.sock")
+    return cmd[cmd.index("-append") + 1].split()
+
+
+def test_the_guest_kernel_line_lists_every_nic_in_order(afb: Topology, tmp_path: Path) -> None:
+    f_args = _kernel_args(afb, "f", tmp_path)
+    assert "ringlab.mac=02:72:6c:00:00:02,02:72:6c:00:00:03" in f_args
+    assert not [arg for arg in f_args if arg.startswith(("ringlab.ip=", "ringlab.ip6="))]
+    assert "ringlab.ip=198.18.0.4/15" in _kernel_args(afb, "b", tmp_path)
+
+
+def test_a_single_nic_guest_keeps_the_plain_kernel_line(tmp_path: Path) -> None:
+    pair = wired(["a", "b"], RunDir.new("t"))
+    args = _kernel_args(pair, "b", tmp_path)
+    assert [arg for arg in args if arg.startswith("ringlab.") and "name" not in arg] == [
+        "ringlab.mac=02:72:6c:00:00:02",
+        "ringlab.ip=198.18.0.2/15",
+        "ringlab.ip6=fd72:6c::2/64",
+    ]
