@@ -28,7 +28,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from lab.vm import Lab
+from lab.vm import Lab, Vm
 
 PEER = "python3 /mnt/project/lab/guest/peer.py"
 WARMUP_S = 1.0
@@ -144,6 +144,120 @@ def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> 
         irqs_per_packet=(d["a"]["interrupts"] + d["b"]["interrupts"]) / frames,
         reg_reads_per_packet=(d["a"]["reg_reads"] + d["b"]["reg_reads"]) / frames,
         tcp_mbps=dtcp["b"]["rx_bytes"] * 8 / dt2 / 1e6,
+        cpu_us_per_packet=cpu_us,
+        details=details,
+    )
+
+
+# --- the netmap path -------------------------------------------------------------------------
+
+NMGEN = "nmgen"
+BLAST = "python3 -m vnic.netmap.blast"
+
+
+@dataclass
+class NetmapFigures:
+    """What the netmap path moves, counted on the host and by the guests' kernels.
+
+    ``tx_pps``: frames a's device put on the wire per second (nmgen tx in a, nmgen rx in b);
+    ``rx_pps``: slots b's RX rings handed to nmgen rx per second (netmap.ko's counters in b),
+    beside b's device count; ``python_tx_pps``: the same as tx_pps with the Python bindings'
+    batch path as the sender; ``syscalls_per_packet``: netmap system calls (ioctls and polls,
+    counted by netmap.ko in a) per frame a's rings handed to the NIC; ``doorbells_per_packet``:
+    a's TX tail writes per frame.
+    """
+
+    tx_pps: float
+    rx_pps: float
+    python_tx_pps: float
+    syscalls_per_packet: float
+    doorbells_per_packet: float
+    cpu_us_per_packet: dict[str, float] = field(default_factory=dict)
+    details: list[str] = field(default_factory=list)
+
+    def lines(self, sockets_pps: float | None = None) -> list[str]:
+        lines = [
+            f"netmap_tx_pps {self.tx_pps:.0f}",
+            f"netmap_rx_pps {self.rx_pps:.0f}",
+            f"netmap_tx_pps_python {self.python_tx_pps:.0f}",
+        ]
+        if sockets_pps:
+            lines.append(f"netmap_over_sockets {self.tx_pps / sockets_pps:.2f}")
+        return [
+            *lines,
+            f"netmap_syscalls_per_packet {self.syscalls_per_packet:.4f}",
+            f"netmap_doorbells_per_packet {self.doorbells_per_packet:.4f}",
+            f"fabric_cpu_us_per_packet_netmap {self.cpu_us_per_packet['fabric']:.2f} us",
+        ]
+
+
+def netmap_counters(vm: Vm, iface: str) -> dict[str, int]:
+    """The port line of netmap.ko's /proc/net/netmap in a guest, as numbers."""
+    for line in vm.run("cat /proc/net/netmap", check=True).output.splitlines():
+        words = line.split()
+        if words[:2] == ["port", iface]:
+            pairs = (w.split("=", 1) for w in words[2:])
+            return {k: int(v) for k, v in pairs}
+    raise RuntimeError(f"{vm.spec.name}: netmap.ko does not know {iface}")
+
+
+def interface(vm: Vm) -> str:
+    """The lab NIC of a single-port guest (the interface with the guest's MAC)."""
+    out = vm.run(f"grep -l {vm.spec.mac} /sys/class/net/*/address", check=True).output
+    return out.strip().split("/")[-2]
+
+
+def _netmap_window(lab: Lab, sender: str, seconds: float) -> tuple[Window, dict[str, int]]:
+    """Run ``sender`` in a for the window (and a little more) against nmgen rx in b."""
+    a, b = lab["a"], lab["b"]
+    eth_a, eth_b = interface(a), interface(b)
+    total = seconds + WARMUP_S + 2
+    b.run(f"{NMGEN} rx -i netmap:{eth_b} -d {total + 2} > /tmp/nm-rx.json 2>&1 &", check=True)
+    time.sleep(0.5)
+    a.run(f"{sender} > /tmp/nm-tx.json 2>&1 &", check=True)
+    time.sleep(WARMUP_S)
+    before_a, before_b = netmap_counters(a, eth_a), netmap_counters(b, eth_b)
+    measured = window(lab, seconds)
+    after_a, after_b = netmap_counters(a, eth_a), netmap_counters(b, eth_b)
+    time.sleep(total - 2 * WARMUP_S - seconds + 3)
+    module = {f"a_{k}": after_a[k] - before_a[k] for k in after_a}
+    module |= {f"b_{k}": after_b[k] - before_b[k] for k in after_b}
+    return measured, module
+
+
+def netmap_figures(lab: Lab, seconds: float = 5.0) -> NetmapFigures:
+    """Measure the netmap path of a running two-guest lab (a sends, b receives)."""
+    a, b = lab["a"], lab["b"]
+    eth_a = interface(a)
+    total = seconds + 2 * WARMUP_S + 2
+    c_tx, module = _netmap_window(lab, f"{NMGEN} tx -i netmap:{eth_a} -b 256 -d {total}", seconds)
+    d, dt = c_tx.counters, c_tx.seconds
+    sent = d["a"]["tx_frames"]
+    if not sent:
+        raise RuntimeError(f"nmgen sent nothing: {a.run('cat /tmp/nm-tx.json').output}")
+    details = [
+        f"netmap window {dt:.2f} s: a's device sent {sent}, b's port got {d['b']['total_tpr']}, "
+        f"b's rings took {d['b']['rx_frames']} (no-descriptor drops "
+        f"{d['b']['rx_drop_no_desc']}); netmap.ko: a {module['a_ioctls']} ioctls "
+        f"{module['a_polls']} polls for {module['a_txslots']} slots, b {module['b_polls']} "
+        f"polls {module['b_ioctls']} ioctls for {module['b_rxslots']} slots",
+        f"nmgen tx says: {a.run('cat /tmp/nm-tx.json').output.strip()}",
+        f"nmgen rx says: {b.run('cat /tmp/nm-rx.json').output.strip()}",
+    ]
+    cpu_us = {name: 1e6 * used / sent for name, used in c_tx.cpu.items()}
+    details.append(
+        "host CPU per netmap frame: "
+        + ", ".join(f"{name} {us:.2f} us ({100 * c_tx.cpu[name] / dt:.0f}% of a core)"
+                    for name, us in cpu_us.items())
+    )  # fmt: skip
+    py, _ = _netmap_window(lab, f"{BLAST} tx netmap:{eth_a} --seconds {total}", seconds)
+    details.append(f"python sender says: {a.run('cat /tmp/nm-tx.json').output.strip()}")
+    return NetmapFigures(
+        tx_pps=sent / dt,
+        rx_pps=module["b_rxslots"] / dt,
+        python_tx_pps=py.counters["a"]["tx_frames"] / py.seconds,
+        syscalls_per_packet=(module["a_ioctls"] + module["a_polls"]) / max(1, module["a_txslots"]),
+        doorbells_per_packet=d["a"]["doorbells"] / sent,
         cpu_us_per_packet=cpu_us,
         details=details,
     )
