@@ -24,7 +24,7 @@ from images import guest, qemu
 from images.cache import cache_root, du
 from images.progress import ProvisionError
 from lab import provision, supervisor
-from lab.figures import sockets_figures
+from lab.figures import netmap_figures, sockets_figures
 from lab.grading.model import ExerciseError
 from lab.grading.starter import StarterError
 from lab.runs import RunDir
@@ -130,7 +130,8 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Boot two guests wired by the vNIC (provisioning on first use), then show what one
-    packet costs on the kernel sockets path: doorbells, interrupts, register reads."""
+    packet costs on the kernel sockets path (doorbells, interrupts, register reads) and
+    what the netmap path moves beside it, measured in the same boot."""
     started = time.monotonic()
     platform = provision.ensure()
     provisioned = time.monotonic() - started
@@ -142,6 +143,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         boot = lab.start()["a"]
         result = lab["a"].run("uname -sr; python3 --version; cat /proc/uptime")
         figures = sockets_figures(lab, seconds=2.0)
+        netmap = netmap_figures(lab, seconds=2.0)
     table = Table(title="ringlab demo", show_header=False)
     table.add_row("provisioning (QEMU + images)", f"{provisioned:.1f} s")
     table.add_row("accelerator", f"{platform.accel} ({platform.accel_reason})")
@@ -155,6 +157,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     table.add_row(
         "host CPU per UDP packet",
         ", ".join(f"{name} {us:.0f} µs" for name, us in figures.cpu_us_per_packet.items()),
+    )
+    table.add_row(
+        "netmap a → b, 60-byte frames (nmgen)",
+        f"{netmap.tx_pps:.0f} packets/s, {netmap.tx_pps / figures.udp_pps:.1f}x sockets",
+    )
+    table.add_row("netmap from Python (the bindings)", f"{netmap.python_tx_pps:.0f} packets/s")
+    table.add_row(
+        "netmap system calls / doorbells per packet",
+        f"{netmap.syscalls_per_packet:.4f} / {netmap.doorbells_per_packet:.4f}",
+    )
+    table.add_row(
+        "host CPU per netmap packet",
+        ", ".join(f"{name} {us:.1f} µs" for name, us in netmap.cpu_us_per_packet.items()),
     )
     table.add_row("logs", str(topology.run.path))
     out.print(table)

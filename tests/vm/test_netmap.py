@@ -8,6 +8,7 @@ interfaces back in the kernel's hands; the module's teardown checks both kernel 
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import time
@@ -217,3 +218,69 @@ def test_hostile_programs_get_errors_not_oopses(pair: Lab) -> None:
     assert re.search(r"netmap: .*bad head", log), "bad rings leave no trace in the log"
     _released(a)
     assert a.run(f"ping -c2 -W3 {IP['b']}", timeout=30).status == 0
+
+
+def _checks(vm: Vm, args: str, timeout: float = 120) -> dict[str, Any]:
+    return _json(_ok(vm, f"python3 {GUEST}/netmap_checks.py {args}", timeout))
+
+
+def test_register_in_every_mode_binds_the_right_rings(pair: Lab) -> None:
+    a = pair["a"]
+    got = _checks(a, f"modes {_iface(a)}")
+    bound = got["bound"]
+    assert bound["all"]["tx"] == ["0", "1"] and bound["all"]["rx"] == ["0", "1"], bound
+    assert bound["-1"]["tx"] == ["1"] and bound["-1"]["rx"] == ["1"], bound
+    assert bound["^"]["tx"] == ["^2"] and bound["^"]["rx"] == ["^2"], bound
+    assert bound["*"]["tx"] == ["0", "1", "^2"], bound
+    assert bound["/T"]["rx"] == [] and bound["/R"]["tx"] == [], bound
+    assert bound["-1/T"] == {**bound["-1"], "rx": []}, bound
+    # the reply carries the port's rings, not the ones bound (spec 11)
+    assert all(b["rings"] == [2, 2] for b in bound.values()), bound
+    assert got["errors"] == {
+        f"netmap:{_iface(a)}-7": "EINVAL",
+        "netmap:nosuch0": "ENXIO",
+        "netmap:lo": errno.errorcode[errno.EOPNOTSUPP],  # the same number as ENOTSUP
+        "exclusive": "EBUSY",
+    }
+    _released(a)
+
+
+def test_host_rings_carry_frames_both_ways(pair: Lab) -> None:
+    """An echo request on the host TX ring enters a's stack; its reply leaves on host RX."""
+    a = pair["a"]
+    eth = _iface(a)
+    _ok(a, f"ip neigh replace 198.18.0.99 lladdr 02:72:6c:00:00:99 dev {eth}")
+    try:
+        before = device_counters(pair)["a"]["tx_frames"]
+        got = _checks(a, f"host {eth} {IP['a']}")
+        # the reply went to the program, not to the wire
+        assert device_counters(pair)["a"]["tx_frames"] - before <= 2
+    finally:
+        _ok(a, f"ip neigh del 198.18.0.99 dev {eth}")
+    assert got["sent"] == 1 and got["reply"], got
+    assert got["reply_id"] == 0x7C01, got
+    _released(a)
+    assert a.run(f"ping -c1 -W3 {IP['b']}", timeout=30).status == 0
+
+
+def test_python_bindings_and_nmgen_agree(pair: Lab) -> None:
+    """Python sends, C receives; C sends, Python receives: the same frames, counted alike."""
+    a, b = pair["a"], pair["b"]
+    count = 2000
+    _background(b, f"nmgen rx -i netmap:{_iface(b)} -n {count} -d 60", "/tmp/rx-py.json")
+    _receiver_ready(b)
+    sent = _json(
+        _ok(a, f"python3 -m vnic.netmap.blast tx netmap:{_iface(a)}-0 --count {count}", 120)
+    )
+    got = _finished(b, "/tmp/rx-py.json")
+    assert sent["packets"] == count, sent
+    assert got["packets"] == count and got["lost"] == 0 and got["out_of_order"] == 0, got
+    _released(b)
+
+    blast_rx = f"python3 -m vnic.netmap.blast rx netmap:{_iface(b)} --expect {count} --seconds 60"
+    _background(b, blast_rx, "/tmp/py-rx.json")
+    _receiver_ready(b)
+    _ok(a, f"nmgen tx -i netmap:{_iface(a)} -n {count} -r 10000", 120)
+    got = _finished(b, "/tmp/py-rx.json")
+    assert got["packets"] == count and got["lost"] == 0 and got["duplicates"] == 0, got
+    _released(b)

@@ -12,6 +12,7 @@ the forwarder and stops it again).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -154,3 +155,22 @@ def test_a_reaches_b_through_a_forwarding_f(afb: Lab) -> None:
         assert _device(afb, "b")["rx_frames"] - before_b["rx_frames"] >= 5
     finally:
         f.run("kill $(cat /tmp/fwd.pid)")
+
+
+def test_a_netmap_forwarder_swaps_buffers_between_two_ports(afb: Lab) -> None:
+    """f forwards a's frames to b by buffer swap (NS_BUF_CHANGED), no copy, none lost."""
+    a, f, b = afb["a"], afb["f"], afb["b"]
+    count = 2000
+    fa, fb = _iface(f, "f.a"), _iface(f, "f.b")
+    checks = "python3 /mnt/project/tests/vm/guest/netmap_checks.py"
+    _ok(f, f"{checks} forward {fa} {fb} 40 > /tmp/fwd.json 2>&1 &")
+    _wait(lambda: "forwarding" in f.run("cat /tmp/fwd.json").output, 30, "the forwarder")
+    _ok(b, f"nmgen rx -i netmap:{_iface(b, 'b')} -n {count} -d 30 > /tmp/rx.json 2>&1 &")
+    _wait(lambda: "active=1" in b.run("cat /proc/net/netmap").output, 30, "b's receiver")
+    before = _device(afb, "f.b")["tx_frames"]
+    _ok(a, f"nmgen tx -i netmap:{_iface(a, 'a')} -n {count} -r 4000", 120)
+    _wait(lambda: "{" in b.run("cat /tmp/rx.json").output, 60, "b's result")
+    got = json.loads(b.run("cat /tmp/rx.json").output.strip().splitlines()[-1])
+    assert got["packets"] == count and got["lost"] == 0, got
+    assert _device(afb, "f.b")["tx_frames"] - before >= count
+    _ok(f, "pkill -f netmap_checks.py || true")
