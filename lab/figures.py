@@ -89,9 +89,9 @@ class Window:
     seconds: float
 
 
-def window(lab: Lab, seconds: float) -> Window:
+def window(lab: Lab, seconds: float, warmup: float = WARMUP_S) -> Window:
     """Measure ``seconds`` of host time, after a warm-up."""
-    time.sleep(WARMUP_S)
+    time.sleep(warmup)
     pids = host_pids(lab)
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     before, t0 = device_counters(lab), time.monotonic()
@@ -207,6 +207,17 @@ def interface(vm: Vm) -> str:
     return out.strip().split("/")[-2]
 
 
+def _result_line(vm: Vm, path: str, timeout: float) -> str:
+    """The JSON line a guest tool writes when it ends (it may still be draining)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = [ln for ln in vm.run(f"cat {path}").output.splitlines() if ln.startswith("{")]
+        if lines:
+            return lines[-1]
+        time.sleep(0.5)
+    raise RuntimeError(f"{vm.spec.name}: no result in {path}: {vm.run(f'cat {path}').output}")
+
+
 def _netmap_window(lab: Lab, sender: str, seconds: float) -> tuple[Window, dict[str, int]]:
     """Run ``sender`` in a for the window (and a little more) against nmgen rx in b."""
     a, b = lab["a"], lab["b"]
@@ -216,10 +227,12 @@ def _netmap_window(lab: Lab, sender: str, seconds: float) -> tuple[Window, dict[
     time.sleep(0.5)
     a.run(f"{sender} > /tmp/nm-tx.json 2>&1 &", check=True)
     time.sleep(WARMUP_S)
+    # the module's counters are read just inside the device counters' window
     before_a, before_b = netmap_counters(a, eth_a), netmap_counters(b, eth_b)
-    measured = window(lab, seconds)
+    measured = window(lab, seconds, warmup=0)
     after_a, after_b = netmap_counters(a, eth_a), netmap_counters(b, eth_b)
-    time.sleep(total - 2 * WARMUP_S - seconds + 3)
+    _result_line(a, "/tmp/nm-tx.json", timeout=total + 30)
+    _result_line(b, "/tmp/nm-rx.json", timeout=30)
     module = {f"a_{k}": after_a[k] - before_a[k] for k in after_a}
     module |= {f"b_{k}": after_b[k] - before_b[k] for k in after_b}
     return measured, module
@@ -241,8 +254,8 @@ def netmap_figures(lab: Lab, seconds: float = 5.0) -> NetmapFigures:
         f"{d['b']['rx_drop_no_desc']}); netmap.ko: a {module['a_ioctls']} ioctls "
         f"{module['a_polls']} polls for {module['a_txslots']} slots, b {module['b_polls']} "
         f"polls {module['b_ioctls']} ioctls for {module['b_rxslots']} slots",
-        f"nmgen tx says: {a.run('cat /tmp/nm-tx.json').output.strip()}",
-        f"nmgen rx says: {b.run('cat /tmp/nm-rx.json').output.strip()}",
+        f"nmgen tx says: {_result_line(a, '/tmp/nm-tx.json', 5)}",
+        f"nmgen rx says: {_result_line(b, '/tmp/nm-rx.json', 5)}",
     ]
     cpu_us = {name: 1e6 * used / sent for name, used in c_tx.cpu.items()}
     details.append(
@@ -251,7 +264,7 @@ def netmap_figures(lab: Lab, seconds: float = 5.0) -> NetmapFigures:
                     for name, us in cpu_us.items())
     )  # fmt: skip
     py, _ = _netmap_window(lab, f"{BLAST} tx netmap:{eth_a} --seconds {total}", seconds)
-    details.append(f"python sender says: {a.run('cat /tmp/nm-tx.json').output.strip()}")
+    details.append(f"python sender says: {_result_line(a, '/tmp/nm-tx.json', 5)}")
     return NetmapFigures(
         tx_pps=sent / dt,
         rx_pps=module["b_rxslots"] / dt,

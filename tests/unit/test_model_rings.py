@@ -8,6 +8,7 @@ import pytest
 
 from tests.unit.model_fixtures import BCAST, MAC, frame, make, sent, up
 from vnic.model import spec
+from vnic.model.device import rss_hash
 from vnic.model.testing import RX_DD, RX_EOP, TX_DD, TXD_CMD, TXD_DATA, TXD_EOP, TXD_RS
 
 ENABLE = spec.TXDCTL.mask("ENABLE")
@@ -249,10 +250,13 @@ def test_rss_spreads_flows_over_queues() -> None:
         frames.append(MAC + MAC + b"\x08\x00" + ip + udp + bytes(18))
     assert d.receive(frames) == 40
     hashes = [drv.rx_desc(q, 0)[2] for q in range(4)]
-    per_queue = [len(drv.poll(q)) for q in range(4)]
+    received = [drv.poll(q) for q in range(4)]
+    per_queue = [len(r) for r in received]
     assert sum(per_queue) == 40 and sum(1 for n in per_queue if n) >= 3
     for q in range(4):
         assert (hashes[q] != 0) == (per_queue[q] != 0)  # RSS hash written back
+        if received[q]:  # the hash of the frame in that slot, not just any
+            assert hashes[q] == rss_hash(received[q][0])
 
 
 def test_loopback_sends_tx_to_own_rx() -> None:

@@ -642,13 +642,17 @@ class Vnic:
 
     def _rx_rss(self, frames: list[bytes]) -> int:
         """Spread frames over the queues by RETA[hash & 127] (MRQC.RSSEN)."""
-        groups: dict[int, tuple[list[bytes], list[int]]] = {}
-        for f in frames:
-            h = rss_hash(f)
-            q = self._reta[h & 127]
-            g = groups.setdefault(q, ([], []))
-            g[0].append(f)
-            g[1].append(h)
+        hashes = list(map(rss_hash, frames))
+        reta = self._reta
+        queues = [reta[h & 127] for h in hashes]
+        if queues.count(queues[0]) == len(queues):  # one flow, or one queue: one run
+            groups = {queues[0]: (frames, hashes)}
+        else:
+            groups = {}
+            for f, h, q in zip(frames, hashes, queues, strict=True):
+                g = groups.setdefault(q, ([], []))
+                g[0].append(f)
+                g[1].append(h)
         done = 0
         for q, (fs, hs) in groups.items():
             ring = self.rx[q]

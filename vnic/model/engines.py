@@ -19,6 +19,7 @@ drops the frame and counts it; a ring outside the maps stops its queue (``queue_
 from __future__ import annotations
 
 import struct
+from array import array
 from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
@@ -296,13 +297,14 @@ def rx_run(dev: Vnic, ring: RxRing, frames: list[bytes], hashes: list[int] | Non
     done = nbytes = used = mcast = bcast = 0
     pos = 0
 
-    if not ring.legacy and hashes is None and max(lens) <= bufsize:
+    if not ring.legacy and max(lens) <= bufsize:
         # one descriptor per frame: whole runs of slots at once
         m = min(len(frames), free)
         while pos < m:
             k = min(m - pos, count - head)
             run_lens = lens[pos : pos + k]
-            if not _rx_fast(mem, desc, head, frames[pos : pos + k], run_lens):
+            run_hashes = hashes[pos : pos + k] if hashes is not None else None
+            if not _rx_fast(mem, desc, head, frames[pos : pos + k], run_lens, run_hashes):
                 break
             head = (head + k) % count
             free -= k
@@ -383,10 +385,16 @@ def rx_run(dev: Vnic, ring: RxRing, frames: list[bytes], hashes: list[int] | Non
 
 
 def _rx_fast(
-    mem: GuestMemory, desc: memoryview, head: int, frames: list[bytes], lens: list[int]
+    mem: GuestMemory,
+    desc: memoryview,
+    head: int,
+    frames: list[bytes],
+    lens: list[int],
+    hashes: list[int] | None,
 ) -> bool:
     """Write ``frames`` into the consecutive slots from ``head``, one each, without a Python
-    loop per frame. False (nothing written) unless all buffers lie in one writable region."""
+    loop per frame (with their RSS ``hashes`` in the write-back, if any). False (nothing
+    written) unless all buffers lie in one writable region."""
     k = len(frames)
     addrs = _batch("QQ", k).unpack_from(desc, head * _DS)[0::2]
     try:
@@ -402,5 +410,8 @@ def _rx_fast(
     # copy may become visible in any order; a driver that sees DD must see the length too.
     seg = desc[head * _DS : (head + k) * _DS]
     seg[:] = b"".join(map(_RX_WB_IMAGE.__getitem__, lens))
-    seg.cast("I")[2::4] = _DD_EOP_WORDS[:k]
+    words = seg.cast("I")
+    if hashes is not None:
+        words[1::4] = array("I", hashes)  # the RSS hash field of each write-back
+    words[2::4] = _DD_EOP_WORDS[:k]
     return True
