@@ -8,15 +8,20 @@ Each subcommand prints one JSON line for the test on the host to judge:
                       TX ring enters the stack, whose reply comes back on the host RX ring
 ``forward IF1 IF2 S`` a zero-copy forwarder: frames received on either port leave by the
                       other by buffer swap (NS_BUF_CHANGED), for S seconds
+``races IF``          what threads of one program can do to one port at once: syncs of
+                      the same ring from two threads, munmap during syncs, close during
+                      a sleeping poll()
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import select
 import struct
 import sys
+import threading
 import time
 
 from vnic.netmap import Port, Ring
@@ -126,12 +131,70 @@ def forward(if1: str, if2: str, seconds: float) -> dict[str, object]:
     return {"moved": moved}
 
 
+def races(iface: str) -> dict[str, object]:
+    """The kernel must refuse or survive each of these; the test reads its log afterwards."""
+    port = Port.open(f"netmap:{iface}")
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def syncing() -> None:  # fcntl.ioctl and poll release the GIL: these really overlap
+        while not stop.is_set():
+            try:
+                port.txsync()
+                port.rxsync()
+            except OSError as exc:
+                errors.append(errno.errorcode.get(exc.errno or 0, str(exc.errno)))
+                return
+
+    threads = [threading.Thread(target=syncing) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    # munmap() behind the bindings' back: the rings vanish from the program's view (the
+    # syncing threads only make system calls), the kernel keeps using its own mapping
+    port.interface._detach()
+    port._region.release()
+    port._mapping.close()
+    time.sleep(1)
+    stop.set()
+    for t in threads:
+        t.join()
+    still_syncs = True
+    try:
+        port.txsync()
+    except OSError:
+        still_syncs = False
+    port.close()
+
+    sleeper = Port.open(f"netmap:{iface}/R")
+    woke: list[float] = []
+
+    def sleep_in_poll() -> None:
+        t0 = time.monotonic()
+        with contextlib.suppress(OSError):  # POLLERR once the port is gone is fine too
+            sleeper.poll(3000)
+        woke.append(time.monotonic() - t0)
+
+    t = threading.Thread(target=sleep_in_poll)
+    t.start()
+    time.sleep(0.5)
+    sleeper.close()  # the file goes away only once poll() has let go of it
+    t.join(10)
+    return {
+        "sync_errors": sorted(set(errors)),
+        "syncs_after_munmap": still_syncs,
+        "poll_returned_after_s": woke[0] if woke else None,
+    }
+
+
 def main() -> None:
     command, *args = sys.argv[1:]
     if command == "modes":
         result = modes(args[0])
     elif command == "host":
         result = host(args[0], args[1])
+    elif command == "races":
+        result = races(args[0])
     elif command == "forward":
         result = forward(args[0], args[1], float(args[2]))
     else:
