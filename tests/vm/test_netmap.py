@@ -319,3 +319,29 @@ def test_a_device_reset_under_netmap_keeps_the_port_working(pair: Lab) -> None:
     _finished(b, "/tmp/rx-reset.json")
     _released(b)
     assert b.run(f"ping -c2 -W3 {IP['a']}", timeout=30).status == 0
+
+
+def test_unbinding_the_driver_under_an_open_port_is_handled(pair: Lab) -> None:
+    """The PCI device leaves vnic.ko while nmgen has the port: netmap.ko detaches the port,
+    the program's syncs fail instead of touching a device that is gone, nothing leaks."""
+    b = pair["b"]
+    eth = _iface(b)
+    pci = _ok(b, f"basename $(readlink /sys/class/net/{eth}/device)").strip()
+    _background(b, f"nmgen rx -i netmap:{eth} -d 60", "/tmp/rx-unbind.json")
+    _receiver_ready(b)
+    _ok(b, f"echo {pci} > /sys/bus/pci/drivers/vnic/unbind")
+    deadline = time.monotonic() + 30
+    while b.run("pgrep -x nmgen").status == 0:  # nmgen ends: its port is gone
+        assert time.monotonic() < deadline, "nmgen still runs on a port that is gone"
+        time.sleep(0.5)
+    assert "the kernel reports an error" in _ok(b, "cat /tmp/rx-unbind.json")
+    assert f"port {eth}" not in _ok(b, "cat /proc/net/netmap")
+    _ok(b, f"echo {pci} > /sys/bus/pci/drivers/vnic/bind")
+    deadline = time.monotonic() + 10
+    while b.run(f"grep -l {MAC['b']} /sys/class/net/*/address").status != 0:
+        assert time.monotonic() < deadline, "the interface did not come back"
+        time.sleep(0.3)
+    eth = _iface(b)
+    _ok(b, f"ip link set {eth} up && ip addr add {IP['b']}/15 dev {eth}")
+    _released(b)
+    assert b.run(f"ping -c2 -W3 {IP['a']}", timeout=30).status == 0

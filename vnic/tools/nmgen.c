@@ -161,7 +161,7 @@ static int wait_rings(struct nmgen *g, short events, int timeout_ms)
 		die("poll on %s: %s", g->port, strerror(errno));
 	}
 	if (pfd.revents & (POLLERR | POLLNVAL))
-		die("poll on %s: the kernel reports an error (bad ring indices?)", g->port);
+		die("poll on %s: the kernel reports an error (bad ring indices, or the port went away)", g->port);
 	return ret > 0;
 }
 
