@@ -77,8 +77,10 @@ def _port(vm: Vm) -> dict[str, int]:
 
 def _released(vm: Vm) -> None:
     """No program holds the port any more and the NIC is the kernel's again."""
-    port = _netmap_state(vm)[f"port {_iface(vm)}"]
+    state = _netmap_state(vm)
+    port = state[f"port {_iface(vm)}"]
     assert port["active"] == "0" and port["users"] == "0", port
+    assert state["region"] == {"users": "0"}, state["region"]  # every buffer given back
 
 
 def _background(vm: Vm, cmd: str, out: str) -> None:
@@ -345,3 +347,16 @@ def test_unbinding_the_driver_under_an_open_port_is_handled(pair: Lab) -> None:
     _ok(b, f"ip link set {eth} up && ip addr add {IP['b']}/15 dev {eth}")
     _released(b)
     assert b.run(f"ping -c2 -W3 {IP['a']}", timeout=30).status == 0
+
+
+def test_buffers_come_back_when_ports_close(pair: Lab) -> None:
+    """Ring and extra buffers of a closed file return to the region; of a list the program
+    cut short, what it still reaches (the rest comes back with the region, when the last
+    port closes: _released checks that the region is gone)."""
+    a = pair["a"]
+    got = _checks(a, f"buffers {_iface(a)}")
+    assert got["granted"] == 64, got
+    assert got["free_while_open"] <= got["free_before"] - 64, got
+    assert got["free_after_clean"] == got["free_before"], got
+    assert got["free_after_cut"] == got["free_before"] - 63, got
+    _released(a)

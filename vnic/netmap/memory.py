@@ -211,9 +211,11 @@ class Ring:
     def buffer(self, i: int) -> memoryview:
         """The whole buffer (buf_size bytes) of slot i, writable; the frame is its first
         ``slot(i).len`` bytes. Hold it only as long as the slot is yours."""
-        return self._buffer_view(self.slot(i).buf_idx)
+        return self.buffer_of(self.slot(i).buf_idx)
 
-    def _buffer_view(self, buf_idx: int) -> memoryview:
+    def buffer_of(self, buf_idx: int) -> memoryview:
+        """Buffer ``buf_idx`` of the pool (NETMAP_BUF), e.g. an extra buffer; any ring of
+        the region reaches every buffer."""
         if not 0 <= buf_idx < self.num_buffers:
             raise IndexError(f"buffer {buf_idx} is outside the pool of {self.num_buffers}")
         start = self.buffers_offset + buf_idx * self.buf_size  # NETMAP_BUF
@@ -439,7 +441,7 @@ class Interface:
         idx = self.bufs_head
         while idx != 0 and len(out) < ring.num_buffers:
             out.append(idx)
-            idx = int.from_bytes(ring._buffer_view(idx)[:4], "little")
+            idx = int.from_bytes(ring.buffer_of(idx)[:4], "little")
         return out
 
     def _detach(self) -> None:

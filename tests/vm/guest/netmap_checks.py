@@ -8,6 +8,7 @@ Each subcommand prints one JSON line for the test on the host to judge:
                       TX ring enters the stack, whose reply comes back on the host RX ring
 ``forward IF1 IF2 S`` a zero-copy forwarder: frames received on either port leave by the
                       other by buffer swap (NS_BUF_CHANGED), for S seconds
+``buffers IF``        extra buffers and ring buffers return to the region on close
 ``races IF``          what threads of one program can do to one port at once: syncs of
                       the same ring from two threads, munmap during syncs, close during
                       a sleeping poll()
@@ -187,12 +188,45 @@ def races(iface: str) -> dict[str, object]:
     }
 
 
+def _free_buffers() -> int:
+    with open("/proc/net/netmap") as f:
+        region = next(line for line in f if line.startswith("region "))
+    return int(dict(w.split("=") for w in region.split()[1:])["free_buffers"])
+
+
+def buffers(iface: str) -> dict[str, object]:
+    """Hold ring 0, then open and close ring 1 with 64 extra buffers, five times over; then
+    once more with the extra-buffer list cut short by the program (only the list as the
+    program leaves it is followed on close)."""
+    with Port.open(f"netmap:{iface}-0"):
+        before = _free_buffers()
+        granted = while_open = 0
+        for _ in range(5):
+            with Port.open(f"netmap:{iface}-1", extra_buffers=64) as port:
+                granted = len(port.interface.extra_buffers())
+                while_open = _free_buffers()
+        after_clean = _free_buffers()
+        with Port.open(f"netmap:{iface}-1", extra_buffers=64) as port:
+            first = port.interface.bufs_head  # a list that loops back on itself
+            struct.pack_into("<I", port.tx_rings[0].buffer_of(first), 0, first)
+        after_cut = _free_buffers()
+    return {
+        "free_before": before,
+        "free_while_open": while_open,
+        "free_after_clean": after_clean,
+        "free_after_cut": after_cut,
+        "granted": granted,
+    }
+
+
 def main() -> None:
     command, *args = sys.argv[1:]
     if command == "modes":
         result = modes(args[0])
     elif command == "host":
         result = host(args[0], args[1])
+    elif command == "buffers":
+        result = buffers(args[0])
     elif command == "races":
         result = races(args[0])
     elif command == "forward":

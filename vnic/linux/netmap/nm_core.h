@@ -6,6 +6,7 @@
 #define _NM_CORE_H_
 
 #include <linux/mm_types.h>
+#include <linux/seq_file.h>
 #include <linux/spinlock.h>
 
 #include "netmap_kern.h"
@@ -50,6 +51,7 @@ dma_addr_t *nm_mem_dma_map(struct nm_mem *mem, struct device *dev);
 void nm_mem_dma_unmap(struct nm_mem *mem, struct device *dev,
 		      dma_addr_t *page_dma);
 int nm_mem_mmap(struct nm_mem *mem, struct vm_area_struct *vma);
+void nm_mem_show(struct seq_file *m);
 
 static inline bool nm_mem_buf_valid(const struct nm_mem *mem, u32 idx)
 {

@@ -1232,6 +1232,7 @@ static int nm_proc_show(struct seq_file *m, void *v)
 {
 	struct nm_port *port;
 
+	nm_mem_show(m);
 	mutex_lock(&nm_ports_lock);
 	list_for_each_entry(port, &nm_ports, list) {
 		mutex_lock(&port->lock);

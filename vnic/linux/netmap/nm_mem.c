@@ -14,6 +14,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
@@ -325,4 +326,22 @@ int nm_mem_mmap(struct nm_mem *mem, struct vm_area_struct *vma)
 	if (!err && num)
 		err = -EFAULT;
 	return err;
+}
+
+/* the region line of /proc/net/netmap: does it exist, and how many buffers are free */
+void nm_mem_show(struct seq_file *m)
+{
+	struct nm_mem *mem;
+
+	mutex_lock(&nm_mem_lock);
+	mem = nm_global;
+	if (mem) {
+		spin_lock(&mem->lock);
+		seq_printf(m, "region users=%u size=%zu buffers=%u free_buffers=%u\n",
+			   mem->users, mem->size, mem->buf_count, mem->free_bufs);
+		spin_unlock(&mem->lock);
+	} else {
+		seq_puts(m, "region users=0\n");
+	}
+	mutex_unlock(&nm_mem_lock);
 }
