@@ -102,6 +102,20 @@ def window(lab: Lab, seconds: float, warmup: float = WARMUP_S) -> Window:
     return Window(diff, {name: cpu1[name] - cpu0[name] for name in pids}, t1 - t0)
 
 
+def cpu_per_frame(measured: Window, frames: int) -> dict[str, float]:
+    """Host CPU microseconds each process spent per frame over the window."""
+    return {name: 1e6 * used / frames for name, used in measured.cpu.items()}
+
+
+def cpu_details(what: str, measured: Window, cpu_us: dict[str, float]) -> str:
+    """The details line: CPU per frame and share of a core, per host process."""
+    shares = (
+        f"{name} {us:.2f} us ({100 * measured.cpu[name] / measured.seconds:.0f}% of a core)"
+        for name, us in cpu_us.items()
+    )
+    return f"host CPU per {what} frame: " + ", ".join(shares)
+
+
 def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> SocketsFigures:
     """Measure the sockets path of a running two-guest lab (guests a and b, vnic.ko)."""
     a, b = lab["a"], lab["b"]
@@ -123,12 +137,8 @@ def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> 
         f"b {d['b']['interrupts']}; register reads a {d['a']['reg_reads']} b {d['b']['reg_reads']}",
         f"guest sender says: {a.run('cat /tmp/blast.json').output.strip()}",
     ]
-    cpu_us = {name: 1e6 * used / frames for name, used in udp.cpu.items()}
-    details.append(
-        "host CPU per UDP frame: "
-        + ", ".join(f"{name} {us:.1f} us ({100 * udp.cpu[name] / dt:.0f}% of a core)"
-                    for name, us in cpu_us.items())
-    )  # fmt: skip
+    cpu_us = cpu_per_frame(udp, frames)
+    details.append(cpu_details("UDP", udp, cpu_us))
 
     b.run("iperf3 -s -D -p 5201", check=True)
     a.run(f"iperf3 -c {dst} -p 5201 -t {seconds + WARMUP_S + 1} > /tmp/tcp.log 2>&1 &")
@@ -257,12 +267,8 @@ def netmap_figures(lab: Lab, seconds: float = 5.0) -> NetmapFigures:
         f"nmgen tx says: {_result_line(a, '/tmp/nm-tx.json', 5)}",
         f"nmgen rx says: {_result_line(b, '/tmp/nm-rx.json', 5)}",
     ]
-    cpu_us = {name: 1e6 * used / sent for name, used in c_tx.cpu.items()}
-    details.append(
-        "host CPU per netmap frame: "
-        + ", ".join(f"{name} {us:.2f} us ({100 * c_tx.cpu[name] / dt:.0f}% of a core)"
-                    for name, us in cpu_us.items())
-    )  # fmt: skip
+    cpu_us = cpu_per_frame(c_tx, sent)
+    details.append(cpu_details("netmap", c_tx, cpu_us))
     py, _ = _netmap_window(lab, f"{BLAST} tx netmap:{eth_a} --seconds {total}", seconds)
     details.append(f"python sender says: {_result_line(a, '/tmp/nm-tx.json', 5)}")
     return NetmapFigures(

@@ -19,6 +19,7 @@ from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
+from tests.vm.helpers import ok, wait
 from vnic.model.fabric import HostEndpoint
 
 IP = {"a": "198.18.0.1", "b": "198.18.0.2"}
@@ -54,14 +55,8 @@ def _iface(vm: Vm, name: str) -> str:
     return out.strip().split("/")[-2]
 
 
-def _ok(vm: Vm, cmd: str, timeout: float = 60) -> str:
-    result = vm.run(cmd, timeout=timeout)
-    assert result.status == 0, f"{vm.spec.name}: {cmd!r} failed ({result.status}):\n{result.output}"
-    return result.output
-
-
 def _background(vm: Vm, args: str, out: str) -> None:
-    _ok(vm, f"{PEER} {args} > {out} 2>&1 &")
+    ok(vm, f"{PEER} {args} > {out} 2>&1 &")
 
 
 def _result(vm: Vm, path: str, timeout: float = 60) -> dict[str, Any]:
@@ -83,20 +78,13 @@ def _listening(vm: Vm, path: str, timeout: float = 30) -> None:
         time.sleep(0.2)
 
 
-def _wait(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-
-
 def _reload(vm: Vm, params: str) -> None:
     """Unload and load vnic.ko, then address the interface as the guest's init does."""
     name = vm.spec.name
-    _ok(vm, f"rmmod vnic; modprobe vnic {params}")
-    _wait(lambda: vm.run(f"grep -l {MAC[name]} /sys/class/net/*/address").ok, 5, "interface")
+    ok(vm, f"rmmod vnic; modprobe vnic {params}")
+    wait(lambda: vm.run(f"grep -l {MAC[name]} /sys/class/net/*/address").ok, 5, "interface")
     eth = _iface(vm, name)
-    _ok(
+    ok(
         vm,
         f"ip link set {eth} up && ip addr add {IP[name]}/15 dev {eth}"
         f" && ip addr add {IP6[name]}/64 dev {eth} nodad",
@@ -124,7 +112,7 @@ def _tcp_transfer(lab: Lab, nbytes: int, seed: int, port: int) -> None:
     _background(b, f"tcp-recv {port} 90", f"/tmp/tcp{port}.json")
     _listening(b, f"/tmp/tcp{port}.json")
     sent = json.loads(
-        _ok(a, f"{PEER} tcp-send {IP['b']} {port} {nbytes} {seed}", 150).splitlines()[-1]
+        ok(a, f"{PEER} tcp-send {IP['b']} {port} {nbytes} {seed}", 150).splitlines()[-1]
     )
     got = _result(b, f"/tmp/tcp{port}.json")
     assert got["bytes"] == nbytes == sent["bytes"]
@@ -137,13 +125,13 @@ def _tcp_transfer(lab: Lab, nbytes: int, seed: int, port: int) -> None:
 def test_driver_binds_with_msix_and_the_lab_counters(pair: Lab) -> None:
     a = pair["a"]
     eth = _iface(a, "a")
-    info = _ok(a, f"ethtool -i {eth}")
+    info = ok(a, f"ethtool -i {eth}")
     assert "driver: vnic" in info
-    assert "PCI-MSIX" in _ok(a, "cat /proc/interrupts") and f"{eth}-TxRx-0" in _ok(
+    assert "PCI-MSIX" in ok(a, "cat /proc/interrupts") and f"{eth}-TxRx-0" in ok(
         a, "cat /proc/interrupts"
     )
-    assert "rx_queue_0_packets" in _ok(a, f"ethtool -S {eth}")
-    assert _ok(a, f"cat /sys/class/net/{eth}/carrier").strip() == "1"
+    assert "rx_queue_0_packets" in ok(a, f"ethtool -S {eth}")
+    assert ok(a, f"cat /sys/class/net/{eth}/carrier").strip() == "1"
 
 
 @pytest.mark.parametrize(
@@ -153,7 +141,7 @@ def test_driver_binds_with_msix_and_the_lab_counters(pair: Lab) -> None:
 def test_ping_both_ways(pair: Lab, src: str, dst: str, six: bool) -> None:
     target = IP6[dst] if six else IP[dst]
     assert _pings(pair[src], target), f"{src} cannot ping {target}"
-    out = _ok(pair[src], f"ping -c3 -i0.2 -W2 {target}")
+    out = ok(pair[src], f"ping -c3 -i0.2 -W2 {target}")
     assert " 0% packet loss" in out
 
 
@@ -164,7 +152,7 @@ def test_udp_payloads_arrive_intact(pair: Lab, dst_ip: str, size: int) -> None:
     before = _device(pair, "b")["rx_frames"]
     _background(b, f"udp-recv 5000 {count} 8", "/tmp/udp.json")
     _listening(b, "/tmp/udp.json")
-    _ok(a, f"{PEER} udp-send {dst_ip} 5000 {count} {size}")
+    ok(a, f"{PEER} udp-send {dst_ip} 5000 {count} {size}")
     got = _result(b, "/tmp/udp.json")
     assert got["bad"] == 0, got
     assert got["received"] == count, got
@@ -194,7 +182,7 @@ def test_crafted_frames_are_counted_and_dropped(pair: Lab) -> None:
     a = pair["a"]
     eth = _iface(a, "a")
     stats = f"/sys/class/net/{eth}/statistics"
-    dropped = int(_ok(a, f"cat {stats}/rx_dropped"))
+    dropped = int(ok(a, f"cat {stats}/rx_dropped"))
     before = _device(pair, "a")
     ether = scapy.Ether(src="02:00:00:00:00:99", dst=MAC["a"])
     with HostEndpoint(str(_fabric(pair).host_socket("h"))) as ep:
@@ -210,8 +198,8 @@ def test_crafted_frames_are_counted_and_dropped(pair: Lab) -> None:
     hosts = _fabric(pair).stats()["stats"]["ports"]["h"]
     assert hosts["tx_dropped"] >= 1  # the runt never made it onto the wire
     # the stack drops the unknown ethertype and counts it on the interface
-    _wait(lambda: int(_ok(a, f"cat {stats}/rx_dropped")) > dropped, 5, "rx_dropped")
-    assert "hw_roc: 0" not in _ok(a, f"ethtool -S {eth}")  # the driver saw the giant count
+    wait(lambda: int(ok(a, f"cat {stats}/rx_dropped")) > dropped, 5, "rx_dropped")
+    assert "hw_roc: 0" not in ok(a, f"ethtool -S {eth}")  # the driver saw the giant count
     assert _pings(a, IP["b"])
 
 
@@ -222,36 +210,36 @@ def test_link_drop_and_device_reset_recover(pair: Lab) -> None:
     carrier = f"cat /sys/class/net/{eth}/carrier"
     assert fabric.request({"cmd": "link", "link": "a", "up": False})["ok"]
     try:
-        _wait(lambda: _ok(a, carrier).strip() == "0", 10, "carrier off")
+        wait(lambda: ok(a, carrier).strip() == "0", 10, "carrier off")
     finally:
         assert fabric.request({"cmd": "link", "link": "a", "up": True})["ok"]
-    _wait(lambda: _ok(a, carrier).strip() == "1", 10, "carrier on")
+    wait(lambda: ok(a, carrier).strip() == "1", 10, "carrier on")
     assert _pings(a, IP["b"])
 
-    resets = _ok(a, f"ethtool -S {eth} | grep -w resets")
+    resets = ok(a, f"ethtool -S {eth} | grep -w resets")
     assert fabric.request({"cmd": "reset", "port": "a"})["ok"]
     assert _pings(a, IP["b"], timeout=30), "no traffic after a device reset"
-    assert _ok(a, f"ethtool -S {eth} | grep -w resets") != resets
+    assert ok(a, f"ethtool -S {eth} | grep -w resets") != resets
     assert "device was reset" in a.run("dmesg | tail -50").output
 
 
 def test_reconfigure_and_reload_under_traffic(pair: Lab) -> None:
     a, b = pair["a"], pair["b"]
     eth = _iface(a, "a")
-    _ok(b, "iperf3 -s -D -p 5201")
-    _ok(a, f"iperf3 -c {IP['b']} -t 60 -p 5201 > /tmp/iperf.log 2>&1 &")
-    _ok(b, f"ping -f -w 60 {IP['a']} > /tmp/flood.log 2>&1 &")
+    ok(b, "iperf3 -s -D -p 5201")
+    ok(a, f"iperf3 -c {IP['b']} -t 60 -p 5201 > /tmp/iperf.log 2>&1 &")
+    ok(b, f"ping -f -w 60 {IP['a']} > /tmp/flood.log 2>&1 &")
     time.sleep(1)
     try:
-        _ok(a, f"ip link set {eth} down; sleep 0.5; ip link set {eth} up")
-        _ok(a, f"ethtool -G {eth} rx 256 tx 128")
-        rings = _current(_ok(a, f"ethtool -g {eth}"))
+        ok(a, f"ip link set {eth} down; sleep 0.5; ip link set {eth} up")
+        ok(a, f"ethtool -G {eth} rx 256 tx 128")
+        rings = _current(ok(a, f"ethtool -g {eth}"))
         assert (rings["RX"], rings["TX"]) == ("256", "128"), rings
-        _ok(a, f"ethtool -L {eth} combined 1")
-        _ok(a, f"ethtool -L {eth} combined 4")
-        assert _current(_ok(a, f"ethtool -l {eth}"))["Combined"] == "4"
-        _ok(a, f"ethtool -C {eth} rx-usecs 50")
-        assert "rx-usecs:\t50" in _ok(a, f"ethtool -c {eth}")
+        ok(a, f"ethtool -L {eth} combined 1")
+        ok(a, f"ethtool -L {eth} combined 4")
+        assert _current(ok(a, f"ethtool -l {eth}"))["Combined"] == "4"
+        ok(a, f"ethtool -C {eth} rx-usecs 50")
+        assert "rx-usecs:\t50" in ok(a, f"ethtool -c {eth}")
         for _ in range(2):
             _reload(a, "")
         eth = _iface(a, "a")
@@ -269,8 +257,8 @@ def test_fallback_interrupt_modes_carry_traffic(pair: Lab, mode: int, name: str)
     try:
         _reload(a, f"irq_mode={mode}")
         eth = _iface(a, "a")
-        assert name in _ok(a, f"grep {eth} /proc/interrupts")
-        assert _current(_ok(a, f"ethtool -l {eth}"))["Combined"] == "1"
+        assert name in ok(a, f"grep {eth} /proc/interrupts")
+        assert _current(ok(a, f"ethtool -l {eth}"))["Combined"] == "1"
         assert _pings(a, IP["b"]) and _pings(a, IP6["b"])
         _tcp_transfer(pair, 1 << 20, seed=4 + mode, port=5010 + mode)
     finally:
@@ -278,7 +266,7 @@ def test_fallback_interrupt_modes_carry_traffic(pair: Lab, mode: int, name: str)
 
 
 def _ethtool_stats(vm: Vm, eth: str) -> dict[str, int]:
-    pairs = (ln.split(":") for ln in _ok(vm, f"ethtool -S {eth}").splitlines()[1:])
+    pairs = (ln.split(":") for ln in ok(vm, f"ethtool -S {eth}").splitlines()[1:])
     return {k.strip(): int(v) for k, v in pairs}
 
 
@@ -296,7 +284,7 @@ def test_ethtool_and_ip_show_the_driver_and_device_counters(pair: Lab) -> None:
         v for k, v in guest.items() if k.startswith("tx_queue_") and k.endswith("_packets")
     )
     assert queues > 0
-    link = json.loads(_ok(a, f"ip -j -s link show {eth}"))[0]["stats64"]
+    link = json.loads(ok(a, f"ip -j -s link show {eth}"))[0]["stats64"]
     assert link["tx"]["packets"] > 0 and link["rx"]["packets"] > 0
 
 
@@ -311,14 +299,14 @@ def test_rings_are_given_back(pair: Lab) -> None:
     avail = "sleep 2; awk '/MemAvailable/ {print $2}' /proc/meminfo"
     big = f"ethtool -G {eth} rx 4096 tx 4096"
     small = f"ethtool -G {eth} rx 512 tx 512"
-    _ok(a, f"{big} && {small}")
-    before = int(_ok(a, avail))
+    ok(a, f"{big} && {small}")
+    before = int(ok(a, avail))
     cycles = 6
     for _ in range(cycles):
-        _ok(a, big)
-        assert _current(_ok(a, f"ethtool -g {eth}"))["RX"] == "4096"
-        _ok(a, small)
-    after = int(_ok(a, avail))
+        ok(a, big)
+        assert _current(ok(a, f"ethtool -g {eth}"))["RX"] == "4096"
+        ok(a, small)
+    after = int(ok(a, avail))
     ring_set_kib = 4096 * 4 * 2  # RX pages of two queue pairs
     assert before - after < ring_set_kib, f"MemAvailable fell by {before - after} KiB"
     assert _pings(a, IP["b"])

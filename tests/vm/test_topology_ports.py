@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import chain
 from lab.vm import Lab, Vm
+from tests.vm.helpers import ok, wait
 
 BAD_LOG = ("BUG:", "WARNING:", "Oops", "stalled pool shutdown", "general protection")
 FORWARD = "python3 /mnt/project/tests/vm/guest/l2_forward.py"
@@ -50,22 +51,9 @@ def _device(lab: Lab, port: str) -> dict[str, int]:
     return dict(_stats(lab)["ports"][port]["device"])
 
 
-def _ok(vm: Vm, cmd: str, timeout: float = 60) -> str:
-    result = vm.run(cmd, timeout=timeout)
-    assert result.status == 0, f"{vm.spec.name}: {cmd!r} failed ({result.status}):\n{result.output}"
-    return result.output
-
-
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-
-
 def _lab_interfaces(vm: Vm) -> dict[str, str]:
     """MAC -> interface name of the guest's lab NICs (02:72:6c:...)."""
-    out = _ok(vm, "grep -H . /sys/class/net/*/address")
+    out = ok(vm, "grep -H . /sys/class/net/*/address")
     found = {}
     for line in out.splitlines():
         path, mac = line.strip().split(":", 1)
@@ -95,13 +83,13 @@ def test_the_middlebox_has_one_interface_per_nic(afb: Lab) -> None:
         assert sorted(found) == sorted(nic.mac for nic in vm.spec.nics), found
         assert len(found) == count
         for iface in found.values():
-            assert "driver: vnic" in _ok(vm, f"ethtool -i {iface}")
-            assert _ok(vm, f"cat /sys/class/net/{iface}/carrier").strip() == "1"
+            assert "driver: vnic" in ok(vm, f"ethtool -i {iface}")
+            assert ok(vm, f"cat /sys/class/net/{iface}/carrier").strip() == "1"
     # the init brought f's NICs up, but gave them no IPv4 address: f is a forwarder
     f = afb["f"]
     for port in ("f.a", "f.b"):
-        assert "inet " not in _ok(f, f"ip -4 addr show dev {_iface(f, port)}")
-    assert f"inet {afb['a'].spec.ip}" in _ok(afb["a"], f"ip addr show dev {_iface(afb['a'], 'a')}")
+        assert "inet " not in ok(f, f"ip -4 addr show dev {_iface(f, port)}")
+    assert f"inet {afb['a'].spec.ip}" in ok(afb["a"], f"ip addr show dev {_iface(afb['a'], 'a')}")
 
 
 def test_the_fabric_serves_every_port(afb: Lab) -> None:
@@ -127,28 +115,28 @@ def test_a_does_not_reach_b_while_f_does_not_forward(afb: Lab) -> None:
         now = _stats(afb)["ports"]
         return now["f.a"]["rx_frames"] - before["f.a"]["rx_frames"] >= sent
 
-    _wait(arrived_at_f, 10, "a's frames at f.a")
+    wait(arrived_at_f, 10, "a's frames at f.a")
     assert _device(afb, "f.a")["rx_frames"] - before_fa["rx_frames"] >= 1
     # b heard no ARP request from a: it would have learnt a's address from it
-    assert _ipv4(a) not in _ok(b, "ip -4 neigh show")
+    assert _ipv4(a) not in ok(b, "ip -4 neigh show")
 
 
 def test_a_reaches_b_through_a_forwarding_f(afb: Lab) -> None:
     a, f, b = afb["a"], afb["f"], afb["b"]
     left, right = _iface(f, "f.a"), _iface(f, "f.b")
-    _ok(f, f"ethtool -K {left} gro off; ethtool -K {right} gro off")
-    _ok(f, f"{FORWARD} {left} {right} > /tmp/fwd.log 2>&1 & echo $! > /tmp/fwd.pid")
+    ok(f, f"ethtool -K {left} gro off; ethtool -K {right} gro off")
+    ok(f, f"{FORWARD} {left} {right} > /tmp/fwd.log 2>&1 & echo $! > /tmp/fwd.pid")
     try:
-        _wait(lambda: "forwarding" in f.run("cat /tmp/fwd.log").output, 30, "the forwarder")
+        wait(lambda: "forwarding" in f.run("cat /tmp/fwd.log").output, 30, "the forwarder")
         # promiscuous by the forwarder's packet sockets ("ip link" shows PROMISC only when
         # a user set it; the count of those who asked is in the details)
-        assert "promiscuity 1" in _ok(f, f"ip -d link show dev {left}")
+        assert "promiscuity 1" in ok(f, f"ip -d link show dev {left}")
         deadline = time.monotonic() + 30
         while a.run(f"ping -c1 -W1 {_ipv4(b)}", timeout=10).status != 0:
             log = f.run("cat /tmp/fwd.log").output
             assert time.monotonic() < deadline, f"a cannot ping b through f:\n{log}"
         before_fb, before_b = _device(afb, "f.b"), _device(afb, "b")
-        out = _ok(a, f"ping -c5 -i0.3 -W2 {_ipv4(b)}")
+        out = ok(a, f"ping -c5 -i0.3 -W2 {_ipv4(b)}")
         assert " 0% packet loss" in out, out
         # the echo requests went out of f's other NIC and into b's
         assert _device(afb, "f.b")["tx_frames"] - before_fb["tx_frames"] >= 5
@@ -163,14 +151,14 @@ def test_a_netmap_forwarder_swaps_buffers_between_two_ports(afb: Lab) -> None:
     count = 2000
     fa, fb = _iface(f, "f.a"), _iface(f, "f.b")
     checks = "python3 /mnt/project/tests/vm/guest/netmap_checks.py"
-    _ok(f, f"{checks} forward {fa} {fb} 40 > /tmp/fwd.json 2>&1 &")
-    _wait(lambda: "forwarding" in f.run("cat /tmp/fwd.json").output, 30, "the forwarder")
-    _ok(b, f"nmgen rx -i netmap:{_iface(b, 'b')} -n {count} -d 30 > /tmp/rx.json 2>&1 &")
-    _wait(lambda: "active=1" in b.run("cat /proc/net/netmap").output, 30, "b's receiver")
+    ok(f, f"{checks} forward {fa} {fb} 40 > /tmp/fwd.json 2>&1 &")
+    wait(lambda: "forwarding" in f.run("cat /tmp/fwd.json").output, 30, "the forwarder")
+    ok(b, f"nmgen rx -i netmap:{_iface(b, 'b')} -n {count} -d 30 > /tmp/rx.json 2>&1 &")
+    wait(lambda: "active=1" in b.run("cat /proc/net/netmap").output, 30, "b's receiver")
     before = _device(afb, "f.b")["tx_frames"]
-    _ok(a, f"nmgen tx -i netmap:{_iface(a, 'a')} -n {count} -r 4000", 120)
-    _wait(lambda: "{" in b.run("cat /tmp/rx.json").output, 60, "b's result")
+    ok(a, f"nmgen tx -i netmap:{_iface(a, 'a')} -n {count} -r 4000", 120)
+    wait(lambda: "{" in b.run("cat /tmp/rx.json").output, 60, "b's result")
     got = json.loads(b.run("cat /tmp/rx.json").output.strip().splitlines()[-1])
     assert got["packets"] == count and got["lost"] == 0, got
     assert _device(afb, "f.b")["tx_frames"] - before >= count
-    _ok(f, "pkill -f netmap_checks.py || true")
+    ok(f, "pkill -f netmap_checks.py || true")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import select
 import struct
 import sys
@@ -198,7 +199,7 @@ def buffers(iface: str) -> dict[str, object]:
     """Hold ring 0, then open and close ring 1 with 64 extra buffers, five times over; then
     once more with the extra-buffer list cut short by the program (only the list as the
     program leaves it is followed on close)."""
-    with Port.open(f"netmap:{iface}-0"):
+    with Port.open(f"netmap:{iface}-0") as held:
         before = _free_buffers()
         granted = while_open = 0
         for _ in range(5):
@@ -210,7 +211,14 @@ def buffers(iface: str) -> dict[str, object]:
             first = port.interface.bufs_head  # a list that loops back on itself
             struct.pack_into("<I", port.tx_rings[0].buffer_of(first), 0, first)
         after_cut = _free_buffers()
+        # buffers are ordinary pages in the mapping: write() can read them (spec 11)
+        fd = os.open("/tmp/netmap-buffer", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            written = os.write(fd, held.tx_rings[0].buffer(0))
+        finally:
+            os.close(fd)
     return {
+        "written_from_a_buffer": written,
         "free_before": before,
         "free_while_open": while_open,
         "free_after_clean": after_clean,

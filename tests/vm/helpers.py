@@ -1,0 +1,23 @@
+"""What the VM tests do to guests, in one place: run a command that must succeed, wait."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from lab.vm import Vm
+
+
+def ok(vm: Vm, cmd: str, timeout: float = 60) -> str:
+    """Run ``cmd`` in the guest; its output, or a failed assertion naming guest and status."""
+    result = vm.run(cmd, timeout=timeout)
+    assert result.status == 0, f"{vm.spec.name}: {cmd!r} failed ({result.status}):\n{result.output}"
+    return result.output
+
+
+def wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``cond`` until it holds; fail after ``timeout`` seconds, saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
