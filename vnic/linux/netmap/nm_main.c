@@ -541,6 +541,7 @@ static int nm_sync_dir(struct nm_file *nf, enum nm_txrx d,
 
 static long nm_ioctl_sync(struct nm_file *nf, enum nm_txrx d)
 {
+	/* pairs with the store_release in nm_register: a bound port is complete */
 	struct nm_port *port = smp_load_acquire(&nf->port);
 	long err;
 
@@ -567,6 +568,7 @@ static long nm_ioctl_sync(struct nm_file *nf, enum nm_txrx d)
 static __poll_t nm_poll(struct file *file, poll_table *wait)
 {
 	struct nm_file *nf = file->private_data;
+	/* pairs with the store_release in nm_register: a bound port is complete */
 	struct nm_port *port = smp_load_acquire(&nf->port);
 	__poll_t events = poll_requested_events(wait), mask = 0;
 	bool want_tx = events & (EPOLLOUT | EPOLLWRNORM);
@@ -857,6 +859,7 @@ static int nm_register(struct nm_file *nf, const char *name,
 	nf->flags = req->nr_flags;
 	memcpy(nf->first, first, sizeof(first));
 	memcpy(nf->last, last, sizeof(last));
+	/* publish the binding: everything above is seen by whoever sees the port */
 	smp_store_release(&nf->port, port);
 	mutex_unlock(&port->lock);
 	mutex_unlock(&nf->lock);
@@ -902,6 +905,7 @@ static int nm_port_info(struct nm_file *nf, const char *name,
 	int err;
 
 	if (!name[0]) {
+		/* pairs with the store_release in nm_register: a bound port is complete */
 		port = smp_load_acquire(&nf->port);
 		if (!port)
 			return -EINVAL;
@@ -1143,6 +1147,7 @@ static long nm_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 static int nm_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct nm_file *nf = file->private_data;
+	/* pairs with the store_release in nm_register: a bound port is complete */
 	struct nm_port *port = smp_load_acquire(&nf->port);
 
 	if (!port)
