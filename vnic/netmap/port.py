@@ -29,6 +29,8 @@ _HINTS = {
     errno.EIO: "the port needs virtio-net headers, or its rings are stopped",
     errno.ENOMEM: "the kernel could not allocate the rings or buffers",
     errno.ENOTTY: "this fd is not /dev/netmap, or the module does not know the ioctl",
+    errno.EOPNOTSUPP: "not part of ringlab's netmap: VALE, pipes, monitors, request "
+    "options, or an interface without a native adapter",
 }
 
 
