@@ -10,7 +10,9 @@ switches and host endpoints between them.
 A guest has one NIC per vNIC port it plugs into (:class:`NicSpec`): the guests of
 :func:`wired` have one each, the middleboxes of :func:`chain` have two.  NIC
 number *n* of a lab (counted from 1 over all its guests) gets the MAC
-``02:72:6c:00:00:NN`` (*n* in hex), so MACs are unique across the lab.
+``02:72:6c:00:00:NN`` (*n* in hex), so MACs are unique across the lab.  Every wire
+port names its guest (``"guest"``): the fabric gives the ports of a guest with two
+NICs one shared record of RX DMA, for the lab counter ``tx_zero_copy``.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ def wired(
         vm.modules = list(modules or [])
         nic = _nic(vm.name, index, addressed=True)
         vm.nics = [nic]
-        ports[nic.port] = {"mac": nic.mac}
+        ports[nic.port] = {"mac": nic.mac, "guest": vm.name}
     host_names = hosts or []
     wire: dict[str, Any] = {"ports": ports, "hosts": {h: {} for h in host_names}}
     ends = [*ports, *host_names]
@@ -203,7 +205,7 @@ def chain(
             port = f"{vm.name}.{neighbour}" if middle else vm.name
             nic = _nic(port, index, addressed=address_middle or not middle)
             vm.nics.append(nic)
-            ports[nic.port] = {"mac": nic.mac}
+            ports[nic.port] = {"mac": nic.mac, "guest": vm.name}
     for left, right in pairwise(topology.vms):
         # The NIC of ``left`` that faces right is its last; the one of ``right`` its first.
         ends = [left.nics[-1].port, right.nics[0].port]

@@ -19,9 +19,10 @@ from lab.runs import RunDir
 from lab.topology import NicSpec, Topology, chain, wired
 from lab.vm import Vm
 from tests.unit.conftest import StubDevice
+from vnic.model.device import Vnic
 from vnic.model.fabric import Device, DevicePort
 from vnic.model.loop import EventLoop
-from vnic.model.topology import Fabric, load_topology
+from vnic.model.topology import Fabric, TopologyError, load_topology
 
 LAB_MAC = re.compile(r"^02:72:6c:00:00:[0-9a-f]{2}$")
 LAB_NET = ipaddress.IPv4Network("198.18.0.0/15")
@@ -52,8 +53,10 @@ def test_a_chain_gives_the_middlebox_one_nic_per_neighbour(afb: Topology) -> Non
         ("a-f", ["a", "f.a"]),
         ("f-b", ["f.b", "b"]),
     ]
-    # every NIC is a vNIC port of the wire, with the MAC the guest will look for
-    assert afb.wire["ports"] == {nic.port: {"mac": nic.mac} for nic in _nics(afb)}
+    # every NIC is a vNIC port of the wire, with the MAC the guest will look for and its guest
+    assert afb.wire["ports"] == {
+        nic.port: {"mac": nic.mac, "guest": vm.name} for vm in afb.vms for nic in vm.nics
+    }
 
 
 def test_a_chain_has_unique_lab_macs_and_addresses_only_its_ends(afb: Topology) -> None:
@@ -155,3 +158,39 @@ def test_a_single_nic_guest_keeps_the_plain_kernel_line(tmp_path: Path) -> None:
         "ringlab.ip=198.18.0.2/15",
         "ringlab.ip6=fd72:6c::2/64",
     ]
+
+
+def test_every_port_names_its_guest() -> None:
+    pair = wired(["a", "b", "c"], RunDir.new("t"))
+    assert pair.wire is not None
+    assert {name: port["guest"] for name, port in pair.wire["ports"].items()} == {
+        "a": "a",
+        "b": "b",
+        "c": "c",
+    }
+    with pytest.raises(TopologyError, match=r"ports\.a: guest must be a name"):
+        load_topology({"ports": {"a": {"guest": ["m"]}}})
+
+
+def _vnic(fabric: Fabric, port: str) -> Vnic:
+    device = cast(DevicePort, fabric.ports[port]).device
+    assert isinstance(device, Vnic)
+    return device
+
+
+def test_the_ports_of_a_guest_share_one_record_of_rx_dma(tmp_path: Path) -> None:
+    """The devices of the middlebox map one guest RAM: one record (lab counter tx_zero_copy)
+    for f.a and f.b, none for the single-port guests, whose fast paths stay unchanged."""
+    wire = chain(["a", "f", "g", "b"], RunDir.new("t")).wire
+    assert wire is not None
+    fabric = Fabric.build(wire, tmp_path / "fabric")  # the real devices, vfio-user and all
+    try:
+        fa, fg, gf, gb = (_vnic(fabric, p) for p in ("f.a", "f.g", "g.f", "g.b"))
+        assert fa.zero_copy is not None and fa.zero_copy is fg.zero_copy
+        assert gf.zero_copy is not None and gf.zero_copy is gb.zero_copy
+        assert fa.zero_copy is not gf.zero_copy  # another guest, another record
+        assert _vnic(fabric, "a").zero_copy is None and _vnic(fabric, "b").zero_copy is None
+        ports = fabric.stats()["ports"]
+        assert all(ports[p]["device"]["tx_zero_copy"] == 0 for p in ports)
+    finally:
+        fabric.close()

@@ -135,12 +135,18 @@ def test_a_reaches_b_through_a_forwarding_f(afb: Lab) -> None:
         while a.run(f"ping -c1 -W1 {_ipv4(b)}", timeout=10).status != 0:
             log = f.run("cat /tmp/fwd.log").output
             assert time.monotonic() < deadline, f"a cannot ping b through f:\n{log}"
-        before_fb, before_b = _device(afb, "f.b"), _device(afb, "b")
+        before_fa, before_fb = _device(afb, "f.a"), _device(afb, "f.b")
+        before_b = _device(afb, "b")
         out = ok(a, f"ping -c5 -i0.3 -W2 {_ipv4(b)}")
         assert " 0% packet loss" in out, out
         # the echo requests went out of f's other NIC and into b's
-        assert _device(afb, "f.b")["tx_frames"] - before_fb["tx_frames"] >= 5
+        after_fa, after_fb = _device(afb, "f.a"), _device(afb, "f.b")
+        assert after_fb["tx_frames"] - before_fb["tx_frames"] >= 5
         assert _device(afb, "b")["rx_frames"] - before_b["rx_frames"] >= 5
+        # ... each a copy: a packet socket sends from a buffer of its own, never the one
+        # f's RX DMA wrote the frame into (the netmap forwarder's test below counts them)
+        assert after_fb["tx_zero_copy"] == before_fb["tx_zero_copy"]
+        assert after_fa["tx_zero_copy"] == before_fa["tx_zero_copy"]
     finally:
         f.run("kill $(cat /tmp/fwd.pid)")
 
@@ -155,10 +161,13 @@ def test_a_netmap_forwarder_swaps_buffers_between_two_ports(afb: Lab) -> None:
     wait(lambda: "forwarding" in f.run("cat /tmp/fwd.json").output, 30, "the forwarder")
     ok(b, f"nmgen rx -i netmap:{_iface(b, 'b')} -n {count} -d 30 > /tmp/rx.json 2>&1 &")
     wait(lambda: "active=1" in b.run("cat /proc/net/netmap").output, 30, "b's receiver")
-    before = _device(afb, "f.b")["tx_frames"]
+    before = _device(afb, "f.b")
     ok(a, f"nmgen tx -i netmap:{_iface(a, 'a')} -n {count} -r 4000", 120)
     wait(lambda: "{" in b.run("cat /tmp/rx.json").output, 60, "b's result")
     got = json.loads(b.run("cat /tmp/rx.json").output.strip().splitlines()[-1])
     assert got["packets"] == count and got["lost"] == 0, got
-    assert _device(afb, "f.b")["tx_frames"] - before >= count
+    after = _device(afb, "f.b")
+    assert after["tx_frames"] - before["tx_frames"] >= count
+    # f.b sent every frame from the buffer f.a's RX DMA wrote it into, unchanged
+    assert after["tx_zero_copy"] - before["tx_zero_copy"] >= count, (before, after)
     ok(f, "pkill -f netmap_checks.py || true")

@@ -659,11 +659,11 @@
 
 /* LABC_LO (ro): Lab counter i, low 32 bits; reading it latches LABC_HI(i). */
 #define VNIC_LABC_LO(i)				(0x18100 + 0x8 * (i))
-#define VNIC_LABC_LO_COUNT			25
+#define VNIC_LABC_LO_COUNT			26
 
 /* LABC_HI (ro): Lab counter i, high 32 bits as latched by LABC_LO(i). */
 #define VNIC_LABC_HI(i)				(0x18104 + 0x8 * (i))
-#define VNIC_LABC_HI_COUNT			25
+#define VNIC_LABC_HI_COUNT			26
 
 /* ---- Lab counters: index, name (for ethtool -S) ---- */
 #define VNIC_LAB_COUNTERS(X) \
@@ -691,8 +691,9 @@
 	X(21, tx_drop_length) \
 	X(22, tx_drop_bad_desc) \
 	X(23, tx_drop_link) \
-	X(24, queue_errors)
-#define VNIC_LAB_NUM_COUNTERS			25
+	X(24, queue_errors) \
+	X(25, tx_zero_copy)
+#define VNIC_LAB_NUM_COUNTERS			26
 
 /* ---- Descriptors ---- */
 

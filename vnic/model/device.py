@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import partial
 
 from vnic.model import spec
-from vnic.model.engines import rx_run, tx_run
+from vnic.model.engines import ZeroCopyRecord, rx_run, tx_run
 from vnic.model.interrupts import InterruptUnit
 from vnic.model.memory import GuestMemory
 from vnic.model.rings import Ring, RxRing, TxRing
@@ -82,6 +82,9 @@ class Vnic:
     ``transmit`` (device → wire, a batch of frames) is set by the fabric port;
     ``signal_vector`` ("send the MSI-X message of vector v"; 0 in legacy mode, where the
     transport uses :attr:`intx_level` for INTx) is set by the PCI transport.
+    ``zero_copy`` is the record this device shares with the other devices of its guest
+    (the fabric gives one to each guest with two or more ports), or None: no
+    ``tx_zero_copy`` counting, and nothing extra per frame.
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class Vnic:
         num_queues: int = spec.NUM_QUEUES,
         clock: Callable[[], float] = time.monotonic,
         name: str = "vnic",
+        zero_copy: ZeroCopyRecord | None = None,
     ) -> None:
         if len(mac) != 6:
             raise ValueError("a MAC address is 6 bytes")
@@ -102,6 +106,7 @@ class Vnic:
         self.num_queues = num_queues
         self.clock = clock
         self.name = name
+        self.zero_copy = zero_copy
         self.transmit: Callable[[list[bytes]], object] = _nothing
         self.signal_vector: Callable[[int], object] = _nothing
 

@@ -12,6 +12,10 @@ through them), so they are written for speed:
   descriptor through the ``_slow`` paths, which are written for clarity;
 * counters are summed in locals and added once per batch.
 
+The devices of a guest with two or more ports share a :class:`ZeroCopyRecord`: RX notes which
+frame it wrote at which address, TX counts the frames it sends unchanged from such an
+address (``tx_zero_copy``). A single-port device has none and pays one ``is None`` per batch.
+
 Bad input (addresses outside the DMA maps, zero lengths, giants, unknown descriptor types)
 drops the frame and counts it; a ring outside the maps stops its queue (``queue_fault``).
 """
@@ -24,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
 from itertools import compress, repeat
-from operator import add, and_, itemgetter, sub
+from operator import add, and_, eq, itemgetter, sub
 from typing import TYPE_CHECKING, cast
 
 from vnic.model import spec
@@ -95,6 +99,28 @@ def _count_groups(frames: list[bytes]) -> tuple[int, int]:
     return group - bcast, bcast
 
 
+class ZeroCopyRecord(dict[int, bytes]):
+    """Guest-physical address -> the frame RX DMA last wrote there, shared by the devices of
+    one guest (they DMA into the same guest RAM, at the same addresses: there is no IOMMU).
+
+    TX looks up the buffer address of every one-buffer frame it sends and pops the entry: a
+    frame equal to it left the guest from the very buffer it arrived in, unchanged — a
+    zero-copy forward (``tx_zero_copy``). Comparing the bytes makes a buffer the guest
+    rewrote, or a stale entry, count 0; popping makes each arrival count at most once.
+
+    Bounded: RX clears the record before adding to it once it holds more than ``LIMIT``
+    entries. Entries that TX never consumes are frames the guest kept (its stack took them,
+    or a forwarder dropped them) at addresses not reused since; a netmap forwarder reuses a
+    fixed pool of buffers and vnic.ko a page pool, so they stay below it, while a driver
+    taking fresh RX buffers from anywhere in RAM would grow it without end. The entries in
+    flight (received, not yet sent: at most the guest's ring slots) are what a clear
+    forgets, once per ``LIMIT`` unconsumed arrivals. Memory: the entries hold the received
+    frames themselves, at most ``LIMIT`` x 1.5 KB (about 50 MB) with standard frames.
+    """
+
+    LIMIT = 1 << 15
+
+
 # -------------------------------------------------------------------------------------------
 # TX
 # -------------------------------------------------------------------------------------------
@@ -121,21 +147,23 @@ def tx_run(dev: Vnic, ring: TxRing, budget: int, out: list[bytes]) -> int:
     o0 = ring.base - rr.iova
     desc = rr.mv[o0 : o0 + count * _DS]
     pad = dev.tx_pad
+    record = dev.zero_copy
     n_start = len(out)
-    frames = nbytes = rbytes = dd = 0
+    frames = nbytes = rbytes = dd = zero_copy = 0
     first = head
     left = n
     while left:
         last = min(count, first + left)
         done = None
         if not ring.pieces and not ring.pbad:
-            done = _tx_fast(mem, desc, first, last - first, pad, out)
+            done = _tx_fast(mem, desc, first, last - first, pad, out, record)
         if done is None:
-            done = _tx_slow(dev, ring, desc, first, last, out)
+            done = _tx_slow(dev, ring, desc, first, last, out, record)
         frames += done[0]
         nbytes += done[1]
         rbytes += done[2]
         dd += done[3]
+        zero_copy += done[4]
         left -= last - first
         first = 0
     head = (head + n) % count
@@ -146,7 +174,9 @@ def tx_run(dev: Vnic, ring: TxRing, budget: int, out: list[bytes]) -> int:
         # the link is down: the descriptors complete, the frames go nowhere
         del out[n_start:]
         lab["tx_drop_link"] += frames
-        frames = nbytes = 0
+        frames = nbytes = zero_copy = 0
+    if zero_copy:
+        lab["tx_zero_copy"] += zero_copy
     if frames:
         mcast, bcast = _count_groups(out[n_start:])
         tot = dev.totals
@@ -173,10 +203,18 @@ def tx_run(dev: Vnic, ring: TxRing, budget: int, out: list[bytes]) -> int:
 
 
 def _tx_fast(
-    mem: GuestMemory, desc: memoryview, first: int, k: int, pad: bool, out: list[bytes]
-) -> tuple[int, int, int, int] | None:
+    mem: GuestMemory,
+    desc: memoryview,
+    first: int,
+    k: int,
+    pad: bool,
+    out: list[bytes],
+    record: ZeroCopyRecord | None,
+) -> tuple[int, int, int, int, int] | None:
     """The common case, without a Python loop per descriptor: ``k`` advanced data
-    descriptors, each a whole packet (EOP), all buffers in one DMA region. None if not."""
+    descriptors, each a whole packet (EOP), all buffers in one DMA region. None if not.
+    With a ``record``, its entries for the buffers are popped and the unchanged frames
+    counted (the last item of the result)."""
     # cmd_type_len unpacked as two halves: DTALEN (15:0) and the type/command bits (31:16)
     flat = _batch("QHHI", k).unpack_from(desc, first * _DS)
     cmds = flat[2::4]
@@ -201,26 +239,38 @@ def _tx_fast(
     else:  # an mmap: its slices are bytes already
         get = cast(Callable[[slice], bytes], copier.__getitem__)
         out += map(get, map(slice, starts, ends))
+    zero_copy = 0
+    if record is not None:
+        arrived = map(record.pop, addrs, repeat(None))
+        zero_copy = sum(map(eq, arrived, out[len(out) - k :]))
     dd = 0
     rs = _TX_RS >> 16
     for slot in compress(range(first, first + k), map(and_, cmds, repeat(rs))):
         _STATUS.pack_into(desc, slot * _DS + _TX_WB_STATUS, _TX_DD)
         dd += 1
     total = sum(lens)
-    return k, total, total, dd
+    return k, total, total, dd, zero_copy
 
 
 def _tx_slow(
-    dev: Vnic, ring: TxRing, desc: memoryview, first: int, last: int, out: list[bytes]
-) -> tuple[int, int, int, int]:
-    """Descriptor by descriptor: multi-buffer packets, context descriptors, bad input."""
+    dev: Vnic,
+    ring: TxRing,
+    desc: memoryview,
+    first: int,
+    last: int,
+    out: list[bytes],
+    record: ZeroCopyRecord | None,
+) -> tuple[int, int, int, int, int]:
+    """Descriptor by descriptor: multi-buffer packets, context descriptors, bad input.
+    With a ``record``, one-buffer packets are checked against it as in :func:`_tx_fast`."""
     mem = dev.memory
     lab = dev.lab
     pad = dev.tx_pad
     pieces = ring.pieces
     plen = ring.plen
     pbad = ring.pbad
-    frames = nbytes = rbytes = dd = 0
+    frames = nbytes = rbytes = dd = zero_copy = 0
+    arrived = None
     slot = first
     for addr, ctl, _olinfo in _TXD.iter_unpack(desc[first * _DS : last * _DS]):
         if ctl & _TX_DEXT and ctl & _TX_DTYP_MASK != _TX_DTYP_DATA:
@@ -244,10 +294,14 @@ def _tx_slow(
                 rbytes += ln
             except DmaError:
                 pbad = "tx_drop_dma"
+            if record is not None:
+                arrived = record.pop(addr, None)
         if ctl & _TX_EOP:
             if pbad:
                 lab[pbad] += 1
             else:
+                if arrived is not None and len(pieces) == 1 and arrived == pieces[0]:
+                    zero_copy += 1
                 frame = b"".join(pieces)
                 if len(frame) < spec.MIN_FRAME and pad:
                     frame += bytes(spec.MIN_FRAME - len(frame))
@@ -257,6 +311,7 @@ def _tx_slow(
             pieces = []
             plen = 0
             pbad = ""
+        arrived = None
         if ctl & _TX_RS:
             _STATUS.pack_into(desc, slot * _DS + _TX_WB_STATUS, _TX_DD)
             dd += 1
@@ -264,7 +319,7 @@ def _tx_slow(
     ring.pieces = pieces
     ring.plen = plen
     ring.pbad = pbad
-    return frames, nbytes, rbytes, dd
+    return frames, nbytes, rbytes, dd, zero_copy
 
 
 # -------------------------------------------------------------------------------------------
@@ -296,6 +351,9 @@ def rx_run(dev: Vnic, ring: RxRing, frames: list[bytes], hashes: list[int] | Non
     lens = list(map(len, frames))
     done = nbytes = used = mcast = bcast = 0
     pos = 0
+    record = dev.zero_copy
+    if record is not None and len(record) > record.LIMIT:
+        record.clear()  # the bound (see ZeroCopyRecord): before adding, not after
 
     if not ring.legacy and max(lens) <= bufsize:
         # one descriptor per frame: whole runs of slots at once
@@ -304,7 +362,7 @@ def rx_run(dev: Vnic, ring: RxRing, frames: list[bytes], hashes: list[int] | Non
             k = min(m - pos, count - head)
             run_lens = lens[pos : pos + k]
             run_hashes = hashes[pos : pos + k] if hashes is not None else None
-            if not _rx_fast(mem, desc, head, frames[pos : pos + k], run_lens, run_hashes):
+            if not _rx_fast(mem, desc, head, frames[pos : pos + k], run_lens, run_hashes, record):
                 break
             head = (head + k) % count
             free -= k
@@ -355,6 +413,8 @@ def rx_run(dev: Vnic, ring: RxRing, frames: list[bytes], hashes: list[int] | Non
             if eop:
                 break
         if ok:
+            if record is not None and need == 1:  # addr: the frame's one buffer
+                record[addr] = frame
             done += 1
             nbytes += ln
             if frame[0] & 1:
@@ -391,10 +451,12 @@ def _rx_fast(
     frames: list[bytes],
     lens: list[int],
     hashes: list[int] | None,
+    record: ZeroCopyRecord | None,
 ) -> bool:
     """Write ``frames`` into the consecutive slots from ``head``, one each, without a Python
-    loop per frame (with their RSS ``hashes`` in the write-back, if any). False (nothing
-    written) unless all buffers lie in one writable region."""
+    loop per frame (with their RSS ``hashes`` in the write-back, if any), noting in
+    ``record``, if any, which frame went to which address. False (nothing written) unless
+    all buffers lie in one writable region."""
     k = len(frames)
     addrs = _batch("QQ", k).unpack_from(desc, head * _DS)[0::2]
     try:
@@ -406,6 +468,8 @@ def _rx_fast(
     if min(starts) < 0 or max(ends) > r.size:
         return False
     deque(map(r.mv.__setitem__, map(slice, starts, ends), frames), 0)
+    if record is not None:
+        record.update(zip(addrs, frames, strict=True))
     # Write-back in two steps: everything but the status, then the status words. One large
     # copy may become visible in any order; a driver that sees DD must see the length too.
     seg = desc[head * _DS : (head + k) * _DS]

@@ -803,6 +803,11 @@ LAB_COUNTERS: tuple[LabCounter, ...] = (
     LabCounter("tx_drop_bad_desc", "frames dropped: descriptor type neither data nor context"),
     LabCounter("tx_drop_link", "frames dropped: link down"),
     LabCounter("queue_errors", "queues stopped: bad ring length or ring outside DMA memory"),
+    LabCounter(
+        "tx_zero_copy",
+        "frames sent from a buffer that holds, unchanged, a frame RX DMA of this guest wrote"
+        " at that very address: forwarded without a copy (guests with two or more ports)",
+    ),
 )
 LAB_COUNTER_INDEX = {c.name: i for i, c in enumerate(LAB_COUNTERS)}
 

@@ -3,7 +3,7 @@
 A topology is a small JSON object (all keys but "ports" optional)::
 
     {
-      "ports":    {"a": {"mac": "02:00:00:00:00:0a", "queues": 4},
+      "ports":    {"a": {"mac": "02:00:00:00:00:0a", "queues": 4, "guest": "a"},
                    "b": {"mac": "02:00:00:00:00:0b"}},
       "hosts":    {"h1": {}},
       "switches": {"sw0": {}},
@@ -18,7 +18,10 @@ A topology is a small JSON object (all keys but "ports" optional)::
 
 ports     vNICs served to VMs over vfio-user, at RUN_DIR/<name>.sock; "queues" is the number
           of TX/RX queue pairs (default: the model's maximum); "mac" defaults to
-          02:00:00:00:00:<n> (locally administered).
+          02:00:00:00:00:<n> (locally administered); "guest" names the VM the port is
+          plugged into: the ports of one guest share one record of what their RX DMA wrote
+          where (`engines.ZeroCopyRecord`, behind the lab counter tx_zero_copy), if that
+          guest has two or more ports.
 hosts     host endpoints at RUN_DIR/<name>.sock (see `fabric.HostEndpoint`).
 switches  learning switches; every link to a switch gets a new switch port.
 links     cables; "ends" names two of the above. The shaping/fault keys are those of
@@ -36,7 +39,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vnic.model.fabric import (
     DevicePort,
@@ -49,6 +52,9 @@ from vnic.model.fabric import (
     parse_mac,
 )
 from vnic.model.loop import EventLoop
+
+if TYPE_CHECKING:
+    from vnic.model.engines import ZeroCopyRecord
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
@@ -97,6 +103,9 @@ def load_topology(source: str | os.PathLike[str] | dict[str, Any]) -> dict[str, 
         queues = settings.get("queues")
         if queues is not None and (not isinstance(queues, int) or queues < 1):
             raise TopologyError(f"ports.{name}: queues must be a positive integer")
+        guest = settings.get("guest")
+        if guest is not None and not (isinstance(guest, str) and NAME.match(guest)):
+            raise TopologyError(f"ports.{name}: guest must be a name")
     linked: set[str] = set()
     links = topo.get("links", [])
     if not isinstance(links, list):
@@ -132,7 +141,28 @@ def load_topology(source: str | os.PathLike[str] | dict[str, Any]) -> dict[str, 
     return out
 
 
+#: (name, settings, loop, socket path) -> port. The settings are the port's, plus
+#: "zero_copy" (the guest's shared `ZeroCopyRecord`) for a port of a multi-port guest.
 DeviceFactory = Callable[[str, dict[str, Any], EventLoop, str], DevicePort]
+
+
+def zero_copy_records(ports: dict[str, dict[str, Any]]) -> dict[str, ZeroCopyRecord]:
+    """Port name -> the record it shares with the other ports of its guest, for the ports
+    of guests with two or more (a guest's devices DMA into the same RAM). The ports of
+    single-port guests, or of none named, get none: their fast paths stay as they are."""
+    from vnic.model.engines import ZeroCopyRecord
+
+    by_guest: dict[str, list[str]] = {}
+    for name, settings in ports.items():
+        guest = settings.get("guest")
+        if guest is not None:
+            by_guest.setdefault(guest, []).append(name)
+    out: dict[str, ZeroCopyRecord] = {}
+    for names in by_guest.values():
+        if len(names) > 1:
+            record = ZeroCopyRecord()
+            out.update(dict.fromkeys(names, record))
+    return out
 
 
 def vnic_factory(name: str, settings: dict[str, Any], loop: EventLoop, path: str) -> DevicePort:
@@ -145,7 +175,14 @@ def vnic_factory(name: str, settings: dict[str, Any], loop: EventLoop, path: str
 
     memory = GuestMemory()
     queues = settings.get("queues", spec.NUM_QUEUES)
-    device = Vnic(memory, settings["mac"], num_queues=queues, clock=loop.clock, name=name)
+    device = Vnic(
+        memory,
+        settings["mac"],
+        num_queues=queues,
+        clock=loop.clock,
+        name=name,
+        zero_copy=settings.get("zero_copy"),
+    )
     port = DevicePort(name, device, loop, mac=settings["mac"], socket_path=path)
     port.server = VfioUserServer(
         path,
@@ -193,9 +230,12 @@ class Fabric:
         fabric = cls(loop or EventLoop())
         fabric.run_dir = Path(run_dir).resolve()
         fabric.run_dir.mkdir(parents=True, exist_ok=True)
+        records = zero_copy_records(topo["ports"])
         try:
             for name, settings in topo["ports"].items():
                 path = fabric.socket_path(name)
+                if name in records:
+                    settings = {**settings, "zero_copy": records[name]}
                 fabric.ports[name] = device_factory(name, settings, fabric.loop, path)
             for name in topo["hosts"]:
                 fabric.ports[name] = HostPort(name, fabric.socket_path(name), fabric.loop)
