@@ -2,7 +2,7 @@
 
 An exercise is a folder ``exercises/NN-name/``::
 
-    exercise.toml    title, guests, wiring (the lab the checks need)
+    exercise.toml    title, guests, topology (the lab the checks need)
     handout.rst      the student's page (also in the course site)
     solution/        the reference solution, with ``TODO N`` ... ``END TODO N`` regions
     starter/         GENERATED from solution/ by ``make starters``: regions become stubs
@@ -20,6 +20,8 @@ from typing import Any
 from lab.topology import PROJECT
 
 EXERCISES = PROJECT / "exercises"
+#: The labs an exercise can ask for in ``[lab] topology``.
+TOPOLOGIES = ("none", "wired", "chain")
 #: What a check may print into a report: enough for a traceback, not for a flood.
 OUTPUT_CAP = 4000
 
@@ -35,8 +37,13 @@ class Exercise:
     path: Path
     title: str
     vms: tuple[str, ...] = ("a",)
+    #: The guests are on vNIC ports (a ``wired`` or ``chain`` topology).
     wired: bool = False
     modules: tuple[str, ...] = ()
+    #: How the guests are linked (:data:`TOPOLOGIES`): "none" (no vNIC), "wired" (one wire,
+    #: :func:`lab.topology.wired`) or "chain" (a row, :func:`lab.topology.chain`; a middle
+    #: guest has one NIC facing each neighbour).  ``wired = true`` alone means "wired".
+    topology: str = "none"
     #: Copies of the submission larger than this are refused (a grader is not a file store).
     max_submission_bytes: int = 20_000_000
 
@@ -67,12 +74,20 @@ class Exercise:
             raise ExerciseError(f"{path} is not an exercise: it has no exercise.toml")
         meta = tomllib.loads(meta_file.read_text())
         lab = meta.get("lab", {})
+        topology = str(lab.get("topology", "wired" if lab.get("wired", False) else "none"))
+        if topology not in TOPOLOGIES:
+            raise ExerciseError(
+                f"{meta_file}: topology {topology!r} is not one of {', '.join(TOPOLOGIES)}"
+            )
+        if topology == "none" and lab.get("wired", False):
+            raise ExerciseError(f'{meta_file}: wired = true contradicts topology = "none"')
         return cls(
             path=path.resolve(),
             title=str(meta.get("title", path.name)),
             vms=tuple(lab.get("vms", ["a"])),
-            wired=bool(lab.get("wired", False)),
+            wired=topology != "none",
             modules=tuple(lab.get("modules", [])),
+            topology=topology,
             max_submission_bytes=int(meta.get("max_submission_bytes", 20_000_000)),
         )
 

@@ -28,7 +28,7 @@ from lab.console import CommandTimeout, ConsoleError
 from lab.grading.model import Exercise
 from lab.provision import Platform
 from lab.runs import RunDir
-from lab.topology import PROJECT, Topology, default_specs, wired
+from lab.topology import PROJECT, Topology, chain, default_specs, wired
 from lab.vm import Lab, VmError
 
 #: Bytes of a program's output kept (the rest is discarded in the guest).
@@ -96,9 +96,10 @@ def stage_submission(source: Path, dest: Path, max_bytes: int) -> Path:
 
 
 def stage_project_view(exercise: Exercise, dest: Path) -> Path:
-    """What a graded guest sees at ``/mnt/project``: the exercise's guest-side check tools
-    and the lab's guest programs, at their usual paths; never the reference solution nor
-    the checks' host code, which a submission could otherwise read or import."""
+    """What a graded guest sees at ``/mnt/project``: the exercise's guest-side check tools,
+    the lab's guest programs and the netmap bindings a submission programs against
+    (``import vnic.netmap``), at their usual paths; never the reference solution nor the
+    checks' host code, which a submission could otherwise read or import."""
     try:
         exercise_dir = exercise.path.resolve().relative_to(PROJECT)
     except ValueError:  # an exercise kept outside the project
@@ -106,6 +107,7 @@ def stage_project_view(exercise: Exercise, dest: Path) -> Path:
     wanted = {
         exercise.checks / "tools": dest / exercise_dir / "checks" / "tools",
         PROJECT / "lab" / "guest": dest / "lab" / "guest",
+        PROJECT / "vnic" / "netmap": dest / "vnic" / "netmap",
     }
     if dest.exists():
         shutil.rmtree(dest)
@@ -114,6 +116,7 @@ def stage_project_view(exercise: Exercise, dest: Path) -> Path:
     for source, target in wanted.items():
         if source.is_dir():
             shutil.copytree(source, target, ignore=ignore)
+    (dest / "vnic" / "__init__.py").touch()  # a package, as in the project: vnic.netmap
     return dest
 
 
@@ -144,8 +147,17 @@ class GradingLab:
     def topology(self) -> Topology:
         ex = self.exercise
         view = stage_project_view(ex, self.run_dir.path / "project")
-        if ex.wired:
-            link = {"pcap": "wire.pcap"} if self.capture else None
+        link = {"pcap": "wire.pcap"} if self.capture else None
+        if ex.topology == "chain":  # one capture per link: wire-a-m.pcap ...
+            return chain(
+                list(ex.vms),
+                self.run_dir,
+                modules=list(ex.modules),
+                link=link,
+                submission=self.submission,
+                project=view,
+            )
+        if ex.topology == "wired":
             return wired(
                 list(ex.vms),
                 self.run_dir,

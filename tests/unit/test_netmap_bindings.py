@@ -447,6 +447,47 @@ def test_swap_exchanges_buffers_and_marks_both() -> None:
         assert port.sent() == [b"\x01" * 70]
 
 
+def test_swap_batch_moves_buffers_across_the_wrap_of_both_rings() -> None:
+    """Both rings wrap at different slots; every buffer moves with its length, both
+    sides are marked NS_BUF_CHANGED, both heads advance, and the frames leave intact."""
+    with FakePort(build_region(num_slots=8)) as port:
+        rx, tx = port.rx_rings[0], port.tx_rings[0]
+        port.deliver([bytes([9]) * 60] * 5)  # move both rings' heads off slot 0 first
+        port.rxsync()
+        rx.release()
+        tx.fill(b"\x00" * 60, 3)
+        port.txsync()
+        port.rxsync()
+        frames = [bytes([i]) * (60 + i) for i in range(6)]
+        port.deliver(frames)
+        port.rxsync()
+        assert (rx.head, tx.head) == (5, 3) and rx.space() == 6
+        before_rx = [rx.slot((5 + k) % 8).buf_idx for k in range(6)]
+        before_tx = [tx.slot((3 + k) % 8).buf_idx for k in range(6)]
+        assert rx.swap_batch(tx, 6) == 6
+        assert (rx.head, rx.cur, tx.head, tx.cur) == (3, 3, 1, 1)
+        for k in range(6):
+            r, t = rx.slot((5 + k) % 8), tx.slot((3 + k) % 8)
+            assert (r.buf_idx, t.buf_idx) == (before_tx[k], before_rx[k])
+            assert t.len == 60 + k and r.flags & t.flags & abi.NS_BUF_CHANGED
+        port.txsync()
+        assert port.sent()[-6:] == frames
+
+
+def test_swap_batch_stops_at_the_fuller_ring_and_at_count() -> None:
+    with FakePort(build_region(num_slots=8)) as port:
+        rx, tx = port.rx_rings[0], port.tx_rings[0]
+        tx.fill(b"\x00" * 60, 5)  # 7 free slots, 5 taken: 2 left
+        port.deliver([b"\x01" * 60] * 4)
+        port.rxsync()
+        assert rx.swap_batch(tx, 1) == 1
+        assert rx.swap_batch(tx) == 1  # only one free TX slot was left
+        assert rx.space() == 2 and tx.space() == 0
+        assert rx.swap_batch(tx) == 0
+        with pytest.raises(ValueError, match="itself"):
+            rx.swap_batch(rx)
+
+
 def test_swap_refuses_rings_of_another_region() -> None:
     with (
         FakePort() as a,

@@ -16,7 +16,8 @@ The program writes ``head`` and ``cur``; the kernel writes ``tail``, and only du
 (an ioctl or poll). On TX, [head, tail) are free slots to fill; on RX, received frames.
 
 Speed: under TCG a guest runs Python about 50 times slower than the host, so the batch
-methods (:meth:`Ring.fill`, :meth:`Ring.fill_frames`, :meth:`Ring.receive`) do one Python
+methods (:meth:`Ring.fill`, :meth:`Ring.fill_frames`, :meth:`Ring.receive`,
+:meth:`Ring.swap_batch`) do one Python
 loop over the slots with one C-level operation per slot, and touch the ring's indices and
 the slots' length fields once per batch.
 """
@@ -335,6 +336,50 @@ class Ring:
         a.len, b.len = b.len, a.len
         a.flags |= abi.NS_BUF_CHANGED
         b.flags |= abi.NS_BUF_CHANGED
+
+    def swap_batch(self, other: Ring, count: int | None = None) -> int:
+        """Zero-copy forwarding of a batch: :meth:`swap` the slots from head here with the
+        free slots from head of ``other`` (up to ``count``, and as many as both rings own),
+        then advance both heads past them; returns how many moved.
+
+        The same effect as a loop of ``swap`` and one ``advance`` on each ring, but with
+        strided reads and writes of the slots' fields, a handful per run of slots instead
+        of a dozen Python operations per slot. No byte of a frame is copied."""
+        if other is self:
+            raise ValueError("swap_batch: a ring cannot forward into itself")
+        if other.mem_id != self.mem_id or other.num_buffers != self.num_buffers:
+            raise ValueError("swap: the two rings are not in the same memory region")
+        head, tail = self._indices()
+        other_head, other_tail = other._indices()
+        n = min(self._space(head, tail), other._space(other_head, other_tail))
+        if count is not None:
+            n = min(n, max(0, count))
+        done = 0
+        while done < n:  # runs that wrap in neither ring
+            i, j = (head + done) % self.num_slots, (other_head + done) % other.num_slots
+            run = min(n - done, self.num_slots - i, other.num_slots - j)
+            mine, theirs = self._fields(i, i + run), other._fields(j, j + run)
+            self._put_fields(i, i + run, theirs)
+            other._put_fields(j, j + run, mine)
+            done += run
+        self._move_head(head, n)
+        other._move_head(other_head, n)
+        return n
+
+    def _fields(self, first: int, last: int) -> tuple[array[int], array[int]]:
+        """buf_idx and len of slots [first, last), in two strided reads."""
+        words = self._words[first * _SLOT_WORDS + _BUF_IDX : last * _SLOT_WORDS : _SLOT_WORDS]
+        halves = self._halves[first * _SLOT_HALVES + _LEN : last * _SLOT_HALVES : _SLOT_HALVES]
+        return array("I", words.tolist()), array("H", halves.tolist())
+
+    def _put_fields(self, first: int, last: int, fields: tuple[array[int], array[int]]) -> None:
+        """Give slots [first, last) these buffers and lengths, and mark them NS_BUF_CHANGED."""
+        buffers, lengths = fields
+        self._words[first * _SLOT_WORDS + _BUF_IDX : last * _SLOT_WORDS : _SLOT_WORDS] = buffers
+        self._set_lengths(first, last, lengths)
+        at = slice(first * _SLOT_HALVES + _FLAGS, last * _SLOT_HALVES, _SLOT_HALVES)
+        changed = abi.NS_BUF_CHANGED
+        self._halves[at] = array("H", [f | changed for f in self._halves[at].tolist()])
 
     # --- internals ---------------------------------------------------------------------------
 
