@@ -22,7 +22,7 @@ from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
-from tests.vm.helpers import ok
+from tests.vm.helpers import ok, wait
 
 IP = {"a": "198.18.0.1", "b": "198.18.0.2"}
 MAC = {"a": "02:72:6c:00:00:01", "b": "02:72:6c:00:00:02"}
@@ -100,12 +100,12 @@ def _wait_for(vm: Vm, out: str, word: str, timeout: float = 30) -> None:
         time.sleep(0.3)
 
 
-def _receiver_ready(vm: Vm) -> None:
-    """A receiver has registered its port (it shows in the module's counters)."""
-    deadline = time.monotonic() + 30
-    while _netmap_state(vm)[f"port {_iface(vm)}"]["active"] != "1":
-        assert time.monotonic() < deadline, "receiver never registered"
-        time.sleep(0.3)
+def _start_receiver(vm: Vm, cmd: str, out: str) -> None:
+    """Start a netmap program in the background once the port is free (one that has just
+    printed its result may not have exited yet), and return when it holds the port."""
+    wait(lambda: _port(vm)["users"] == 0, 30, "the last program to let go of the port")
+    _background(vm, cmd, out)
+    wait(lambda: _port(vm)["active"] == 1, 30, f"{cmd!r} to register its port")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,8 +165,7 @@ def test_a_batch_of_slots_is_one_doorbell(pair: Lab) -> None:
 def test_rx_with_poll_verifies_every_sequence_number(pair: Lab) -> None:
     a, b = pair["a"], pair["b"]
     count = 4000
-    _background(b, f"nmgen rx -i netmap:{_iface(b)} -n {count} -d 60", "/tmp/rx.json")
-    _receiver_ready(b)
+    _start_receiver(b, f"nmgen rx -i netmap:{_iface(b)} -n {count} -d 60", "/tmp/rx.json")
     before = device_counters(pair)
     sent = _json(ok(a, f"nmgen tx -i netmap:{_iface(a)} -n {count} -b 64 -r 20000", 120))
     got = _finished(b, "/tmp/rx.json")
@@ -181,8 +180,7 @@ def test_rx_with_poll_verifies_every_sequence_number(pair: Lab) -> None:
 
 def test_ping_pong_measures_round_trips(pair: Lab) -> None:
     a, b = pair["a"], pair["b"]
-    _background(b, f"nmgen pong -i netmap:{_iface(b)} -d 60", "/tmp/pong.json")
-    _receiver_ready(b)
+    _start_receiver(b, f"nmgen pong -i netmap:{_iface(b)} -d 60", "/tmp/pong.json")
     ping = _json(ok(a, f"nmgen ping -i netmap:{_iface(a)} -n 200", 120))
     ok(b, "pkill -INT nmgen")
     pong = _finished(b, "/tmp/pong.json")
@@ -195,8 +193,7 @@ def test_ping_pong_measures_round_trips(pair: Lab) -> None:
 def test_a_program_written_against_the_documented_api_runs(pair: Lab) -> None:
     a, b = pair["a"], pair["b"]
     count = 500
-    _background(b, f"nmgen rx -i netmap:{_iface(b)} -n {count} -d 60", "/tmp/rx-doc.json")
-    _receiver_ready(b)
+    _start_receiver(b, f"nmgen rx -i netmap:{_iface(b)} -n {count} -d 60", "/tmp/rx-doc.json")
     ok(a, f"nm_docapi tx netmap:{_iface(a)} {count}", 120)
     got = _finished(b, "/tmp/rx-doc.json")
     assert got["packets"] == count, got
@@ -212,8 +209,7 @@ def test_closing_gives_the_interface_back_to_the_kernel(pair: Lab) -> None:
 
 def test_unloading_is_refused_while_a_port_is_open(pair: Lab) -> None:
     b = pair["b"]
-    _background(b, f"nmgen rx -i netmap:{_iface(b)} -d 30", "/tmp/hold.json")
-    _receiver_ready(b)
+    _start_receiver(b, f"nmgen rx -i netmap:{_iface(b)} -d 30", "/tmp/hold.json")
     try:
         assert b.run("rmmod vnic").status != 0
         assert b.run("rmmod netmap").status != 0
@@ -302,8 +298,7 @@ def test_python_bindings_and_nmgen_agree(pair: Lab) -> None:
 
 def _bindings_against_nmgen(pair: Lab, count: int) -> None:
     a, b = pair["a"], pair["b"]
-    _background(b, f"nmgen rx -i netmap:{_iface(b)} -n {count} -d 60", "/tmp/rx-py.json")
-    _receiver_ready(b)
+    _start_receiver(b, f"nmgen rx -i netmap:{_iface(b)} -n {count} -d 60", "/tmp/rx-py.json")
     sent = _json(
         ok(a, f"python3 -m vnic.netmap.blast tx netmap:{_iface(a)}-0 --count {count}", 120)
     )
@@ -313,8 +308,7 @@ def _bindings_against_nmgen(pair: Lab, count: int) -> None:
     _released(b)
 
     blast_rx = f"python3 -m vnic.netmap.blast rx netmap:{_iface(b)} --expect {count} --seconds 60"
-    _background(b, blast_rx, "/tmp/py-rx.json")
-    _receiver_ready(b)
+    _start_receiver(b, blast_rx, "/tmp/py-rx.json")
     ok(a, f"nmgen tx -i netmap:{_iface(a)} -n {count} -r 10000", 120)
     got = _finished(b, "/tmp/py-rx.json")
     assert got["packets"] == count and got["lost"] == 0 and got["duplicates"] == 0, got
@@ -335,8 +329,7 @@ def test_a_device_reset_under_netmap_keeps_the_port_working(pair: Lab) -> None:
     rings from netmap's krings, and frames sent after the reset still arrive."""
     a, b = pair["a"], pair["b"]
     assert pair.fabric is not None
-    _background(b, f"nmgen rx -i netmap:{_iface(b)} -d 40", "/tmp/rx-reset.json")
-    _receiver_ready(b)
+    _start_receiver(b, f"nmgen rx -i netmap:{_iface(b)} -d 40", "/tmp/rx-reset.json")
     ok(a, f"nmgen tx -i netmap:{_iface(a)} -n 500 -r 5000", 60)
     assert pair.fabric.request({"cmd": "reset", "port": "b"})["ok"]
     deadline = time.monotonic() + 30
@@ -362,8 +355,7 @@ def test_unbinding_the_driver_under_an_open_port_is_handled(pair: Lab) -> None:
     b = pair["b"]
     eth = _iface(b)
     pci = ok(b, f"basename $(readlink /sys/class/net/{eth}/device)").strip()
-    _background(b, f"nmgen rx -i netmap:{eth} -d 60", "/tmp/rx-unbind.json")
-    _receiver_ready(b)
+    _start_receiver(b, f"nmgen rx -i netmap:{eth} -d 60", "/tmp/rx-unbind.json")
     ok(b, f"echo {pci} > /sys/bus/pci/drivers/vnic/unbind")
     deadline = time.monotonic() + 30
     while b.run("pgrep -x nmgen").status == 0:  # nmgen ends: its port is gone
