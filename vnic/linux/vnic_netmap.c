@@ -42,12 +42,6 @@ static struct vnic_ring *vnic_netmap_ring(struct nm_kring *kring)
 	return kring->dir == NM_TX ? &qv->tx : &qv->rx;
 }
 
-/* slots from @from forward to @to */
-static u32 vnic_netmap_dist(const struct nm_kring *kring, u32 from, u32 to)
-{
-	return to >= from ? to - from : to + kring->nr_slots - from;
-}
-
 /* hand slot @i's buffer to RX descriptor @i; hdr_addr = 0 clears DD (3.1) */
 static void vnic_netmap_arm_rx(struct nm_kring *kring, struct vnic_ring *ring,
 			       u32 i)
@@ -118,8 +112,8 @@ static int vnic_netmap_txsync(struct nm_kring *kring, unsigned int flags)
 	 */
 	done = le32_to_cpu(READ_ONCE(*ring->head_wb));
 	i = nm_next(kring, kring->hwtail);
-	if (done < kring->nr_slots && vnic_netmap_dist(kring, i, done) <=
-				      vnic_netmap_dist(kring, i, kring->hwcur))
+	if (done < kring->nr_slots && nm_distance(kring, i, done) <=
+				      nm_distance(kring, i, kring->hwcur))
 		kring->hwtail = nm_prev(kring, done);
 	return 0;
 }

@@ -221,4 +221,10 @@ static inline u32 nm_prev(const struct nm_kring *kring, u32 i)
 	return i ? i - 1 : kring->nr_slots - 1;
 }
 
+/* slots from @from forward to @to, around the ring */
+static inline u32 nm_distance(const struct nm_kring *kring, u32 from, u32 to)
+{
+	return to >= from ? to - from : to + kring->nr_slots - from;
+}
+
 #endif /* _NETMAP_KERN_H_ */

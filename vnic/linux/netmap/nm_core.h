@@ -12,6 +12,7 @@
 #include "netmap_kern.h"
 
 #define NM_PFX "netmap: "
+#define NM_BUFS_PER_PAGE	(PAGE_SIZE / NM_BUF_SIZE)
 
 /**
  * struct nm_mem - the one shared memory region (mem_id 1)
@@ -56,6 +57,13 @@ void nm_mem_show(struct seq_file *m);
 static inline bool nm_mem_buf_valid(const struct nm_mem *mem, u32 idx)
 {
 	return idx >= 2 && idx < mem->buf_count;	/* 0 and 1 are reserved */
+}
+
+/* @idx's bus address, from the page addresses nm_mem_dma_map gave */
+static inline dma_addr_t nm_mem_buf_dma(const dma_addr_t *page_dma, u32 idx)
+{
+	return page_dma[idx / NM_BUFS_PER_PAGE] +
+	       (idx % NM_BUFS_PER_PAGE) * NM_BUF_SIZE;
 }
 
 /* offset of a kernel address of the vmalloc'ed pools in the region */

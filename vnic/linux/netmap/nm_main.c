@@ -200,8 +200,7 @@ dma_addr_t nm_slot_dma(struct nm_kring *kring, struct netmap_slot *slot,
 
 	if (len)
 		*len = min_t(unsigned int, READ_ONCE(slot->len), NM_BUF_SIZE);
-	return kring->port->page_dma[idx / (PAGE_SIZE / NM_BUF_SIZE)] +
-	       (idx % (PAGE_SIZE / NM_BUF_SIZE)) * NM_BUF_SIZE;
+	return nm_mem_buf_dma(kring->port->page_dma, idx);
 }
 EXPORT_SYMBOL_GPL(nm_slot_dma);
 
@@ -447,11 +446,6 @@ static void nm_ring_reinit(struct nm_kring *kring, u32 head, u32 cur)
 	kring->bad_syncs++;
 }
 
-static u32 nm_distance(u32 from, u32 to, u32 n)
-{
-	return to >= from ? to - from : to + n - from;
-}
-
 /* one ring: claimed by the caller, port sync lock held for reading */
 static int nm_kring_sync(struct nm_kring *kring, unsigned int flags)
 {
@@ -472,14 +466,12 @@ static int nm_kring_sync(struct nm_kring *kring, unsigned int flags)
 		before = kring->hwcur;
 		err = kring->host ? nm_host_txsync(kring) :
 				    port->ops->txsync(kring, flags);
-		kring->slots += nm_distance(before, kring->hwcur,
-					    kring->nr_slots);
+		kring->slots += nm_distance(kring, before, kring->hwcur);
 	} else {
 		before = kring->hwtail;
 		err = kring->host ? nm_host_rxsync(kring) :
 				    port->ops->rxsync(kring, flags);
-		kring->slots += nm_distance(before, kring->hwtail,
-					    kring->nr_slots);
+		kring->slots += nm_distance(kring, before, kring->hwtail);
 	}
 	kring->syncs++;
 

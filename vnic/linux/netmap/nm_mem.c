@@ -34,7 +34,6 @@ MODULE_PARM_DESC(max_slots, "Slots a ring object holds (default 4096)");
 
 #define NM_IF_SIZE	1024
 #define NM_IF_COUNT	64
-#define NM_BUFS_PER_PAGE	(PAGE_SIZE / NM_BUF_SIZE)
 /* bounds that keep every size below within 32 bits of pages */
 #define NM_MAX_BUFFERS	(1u << 20)
 #define NM_MAX_RINGS	1024
@@ -241,14 +240,16 @@ void nm_mem_ring_free(struct nm_mem *mem, struct netmap_ring *ring)
 /* a free buffer's index, or 0 (the reserved buffer) if none is left */
 u32 nm_mem_buf_alloc(struct nm_mem *mem)
 {
-	long i = nm_map_alloc(mem, mem->buf_map, mem->buf_count);
+	unsigned long i;
 
-	if (i < 0)
-		return 0;
 	spin_lock(&mem->lock);
-	mem->free_bufs--;
+	i = find_first_zero_bit(mem->buf_map, mem->buf_count);
+	if (i < mem->buf_count) {
+		__set_bit(i, mem->buf_map);
+		mem->free_bufs--;
+	}
 	spin_unlock(&mem->lock);
-	return i;
+	return i < mem->buf_count ? i : 0;
 }
 
 /*
