@@ -26,6 +26,7 @@ What the plugin adds to pytest:
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -90,6 +91,17 @@ class GradingSession:
 
     def close(self) -> None:
         self.lab.stop()
+
+    def assert_python_parses(self, names: tuple[str, ...]) -> None:
+        """Every file ``names`` of the submission is there and is valid Python (the failure
+        names the file and line, as python3 would)."""
+        for name in names:
+            source = self.submission / name
+            assert source.is_file(), f"{name} is missing from the submission"
+            try:
+                ast.parse(source.read_text(errors="replace"), filename=name)
+            except SyntaxError as error:
+                raise AssertionError(f"{name} line {error.lineno}: {error.msg}") from None
 
 
 # -- hooks other plugins may implement (the exercise driver, tests) ---------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,17 +149,10 @@ class GradingLab:
         ex = self.exercise
         view = stage_project_view(ex, self.run_dir.path / "project")
         link = {"pcap": "wire.pcap"} if self.capture else None
-        if ex.topology == "chain":  # one capture per link: wire-a-m.pcap ...
-            return chain(
-                list(ex.vms),
-                self.run_dir,
-                modules=list(ex.modules),
-                link=link,
-                submission=self.submission,
-                project=view,
-            )
-        if ex.topology == "wired":
-            return wired(
+        builders: dict[str, Callable[..., Topology]] = {"chain": chain, "wired": wired}
+        builder = builders.get(ex.topology)
+        if builder is not None:  # pcap: one capture per link (wire-a-m.pcap ...)
+            return builder(
                 list(ex.vms),
                 self.run_dir,
                 modules=list(ex.modules),

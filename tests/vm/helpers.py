@@ -1,4 +1,5 @@
-"""What the VM tests do to guests, in one place: run a command that must succeed, wait."""
+"""What the VM tests do to guests, in one place: run a command that must succeed, wait,
+check that a kernel did not complain."""
 
 from __future__ import annotations
 
@@ -6,6 +7,17 @@ import time
 from collections.abc import Callable
 
 from lab.vm import Vm
+
+#: What a guest kernel logs when our modules went wrong (oops, WARN_ON, leaks, page_pool).
+BAD_LOG = (
+    "BUG:",
+    "WARNING:",
+    "Oops",
+    "general protection",
+    "stalled pool shutdown",
+    "kmemleak",
+    "refcount_t",
+)
 
 
 def ok(vm: Vm, cmd: str, timeout: float = 60) -> str:
@@ -21,3 +33,10 @@ def wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
     while not cond():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.3)
+
+
+def assert_kernel_quiet(vm: Vm) -> None:
+    """The guest's kernel log has none of :data:`BAD_LOG`."""
+    log = vm.kernel_log()
+    bad = [word for word in BAD_LOG if word in log]
+    assert not bad, f"{vm.spec.name}: kernel complained ({bad}):\n{log[-3000:]}"

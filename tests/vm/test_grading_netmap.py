@@ -26,6 +26,25 @@ VISIBLE, HIDDEN = 13, 2
 SWAP_BATCH = "    return sum(rx.swap_batch(tx) for rx in src.rx_rings)\n"
 
 
+def slot_by_slot(per_slot: str, give_back: str = "        rx.advance(n)\n") -> str:
+    """The solution's move() written out slot by slot, with ``per_slot`` as the body of the
+    loop over the slots both rings own and ``give_back`` returning the RX slots: the faulty
+    forwarders differ from the solution in those lines only."""
+    return (
+        "    moved = 0\n"
+        "    for rx in src.rx_rings:\n"
+        "        n = min(rx.space(), tx.space())\n"
+        "        i, j = rx.head, tx.head\n"
+        "        for _ in range(n):\n"
+        f"{per_slot}"
+        "            i, j = rx.next(i), tx.next(j)\n"
+        f"{give_back}"
+        "        tx.advance(n)\n"
+        "        moved += n\n"
+        "    return moved\n"
+    )
+
+
 def grade(submission: Path, tmp_path: Path, runs: Path, hidden: bool = False) -> GradeReport:
     """One `ringlab grade`, in its own process as an instructor would run it; afterwards no
     QEMU of it is left."""
@@ -117,19 +136,11 @@ def test_bad_ring_indices_lose_step_1_and_a_copy_loses_zero_copy(
             "fwd.py": [
                 (
                     SWAP_BATCH,
-                    "    moved = 0\n"
-                    "    for rx in src.rx_rings:\n"
-                    "        n = min(rx.space(), tx.space())\n"
-                    "        i, j = rx.head, tx.head\n"
-                    "        for _ in range(n):\n"
-                    "            length = rx.slot(i).len\n"
-                    "            tx.buffer(j)[:length] = rx.buffer(i)[:length]\n"
-                    "            tx.slot(j).len = length\n"
-                    "            i, j = rx.next(i), tx.next(j)\n"
-                    "        rx.advance(n)\n"
-                    "        tx.advance(n)\n"
-                    "        moved += n\n"
-                    "    return moved\n",
+                    slot_by_slot(
+                        "            length = rx.slot(i).len\n"
+                        "            tx.buffer(j)[:length] = rx.buffer(i)[:length]\n"
+                        "            tx.slot(j).len = length\n"
+                    ),
                 )
             ],
         },
@@ -161,16 +172,10 @@ def test_a_forwarder_that_never_gives_rx_slots_back_loses_step_4(
             "fwd.py": [
                 (
                     SWAP_BATCH,
-                    "    moved = 0\n"
-                    "    for rx in src.rx_rings:\n"
-                    "        n = min(rx.space(), tx.space())\n"
-                    "        i, j = rx.head, tx.head\n"
-                    "        for _ in range(n):\n"
-                    "            rx.swap(i, tx, j)\n"
-                    "            i, j = rx.next(i), tx.next(j)\n"
-                    "        tx.advance(n)  # but never rx.advance(n)\n"
-                    "        moved += n\n"
-                    "    return moved\n",
+                    slot_by_slot(
+                        "            rx.swap(i, tx, j)\n",
+                        give_back="        # never rx.advance(n)\n",
+                    ),
                 )
             ]
         },
@@ -193,18 +198,10 @@ def test_a_forwarder_that_writes_a_bad_buffer_index_loses_step_4(
             "fwd.py": [
                 (
                     SWAP_BATCH,
-                    "    moved = 0\n"
-                    "    for rx in src.rx_rings:\n"
-                    "        n = min(rx.space(), tx.space())\n"
-                    "        i, j = rx.head, tx.head\n"
-                    "        for _ in range(n):\n"
-                    "            rx.swap(i, tx, j)\n"
-                    "            tx.slot(j).buf_idx += 100000  # not a buffer of the pool\n"
-                    "            i, j = rx.next(i), tx.next(j)\n"
-                    "        rx.advance(n)\n"
-                    "        tx.advance(n)\n"
-                    "        moved += n\n"
-                    "    return moved\n",
+                    slot_by_slot(
+                        "            rx.swap(i, tx, j)\n"
+                        "            tx.slot(j).buf_idx += 100000  # not a buffer of the pool\n"
+                    ),
                 )
             ]
         },

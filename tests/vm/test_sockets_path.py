@@ -19,13 +19,12 @@ from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
-from tests.vm.helpers import ok, wait
+from tests.vm.helpers import assert_kernel_quiet, ok, wait
 from vnic.model.fabric import HostEndpoint
 
 IP = {"a": "198.18.0.1", "b": "198.18.0.2"}
 IP6 = {"a": "fd72:6c::1", "b": "fd72:6c::2"}
 MAC = {"a": "02:72:6c:00:00:01", "b": "02:72:6c:00:00:02"}
-BAD_LOG = ("BUG:", "WARNING:", "Oops", "stalled pool shutdown", "general protection")
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +34,7 @@ def pair(platform: Platform) -> Iterator[Lab]:
         lab.start()
         yield lab
         for name in ("a", "b"):
-            log = lab[name].kernel_log()
-            assert not [w for w in BAD_LOG if w in log], (
-                f"{name}: kernel complained:\n{log[-3000:]}"
-            )
+            assert_kernel_quiet(lab[name])
 
 
 def _fabric(lab: Lab) -> Any:

@@ -23,9 +23,8 @@ from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import chain
 from lab.vm import Lab, Vm
-from tests.vm.helpers import ok, wait
+from tests.vm.helpers import assert_kernel_quiet, ok, wait
 
-BAD_LOG = ("BUG:", "WARNING:", "Oops", "stalled pool shutdown", "general protection")
 FORWARD = "python3 /mnt/project/tests/vm/guest/l2_forward.py"
 
 
@@ -36,10 +35,7 @@ def afb(platform: Platform) -> Iterator[Lab]:
         lab.start()
         yield lab
         for name in ("a", "f", "b"):
-            log = lab[name].kernel_log()
-            assert not [w for w in BAD_LOG if w in log], (
-                f"{name}: kernel complained:\n{log[-3000:]}"
-            )
+            assert_kernel_quiet(lab[name])
 
 
 def _stats(lab: Lab) -> dict[str, Any]:

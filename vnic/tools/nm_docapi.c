@@ -68,9 +68,19 @@ static int do_tx(struct nm_desc *d, unsigned int count)
 		}
 		ioctl(NETMAP_FD(d), NIOCTXSYNC, NULL);
 	}
-	/* wait until the NIC has sent them all */
-	for (tries = 0; nm_tx_pending(ring) && tries < 1000000; tries++)
+	/*
+	 * Wait until the NIC has sent them all, on every bound ring (nm_inject
+	 * may have used another than the first): closing drops what is pending.
+	 */
+	for (tries = 0; tries < 1000000; tries++) {
+		unsigned int r, pending = 0;
+
+		for (r = d->first_tx_ring; r <= d->last_tx_ring; r++)
+			pending += nm_tx_pending(NETMAP_TXRING(d->nifp, r));
+		if (!pending)
+			break;
 		ioctl(NETMAP_FD(d), NIOCTXSYNC, NULL);
+	}
 	printf("{\"mode\":\"tx\",\"packets\":%u}\n", sent);
 	return 0;
 }

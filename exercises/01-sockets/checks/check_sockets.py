@@ -9,7 +9,6 @@ of whatever the student wrote, so a student program is never judged by itself.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import secrets
@@ -144,13 +143,7 @@ def test_nic_up(grading: GradingSession, lab: Any, guest: Budget) -> None:
 @pytest.mark.check(points=1, timeout=5, hint="Run each file with python3: it names the line.")
 def test_parses(grading: GradingSession) -> None:
     """Every file of the submission is valid Python"""
-    for name in FILES:
-        source = grading.submission / name
-        assert source.is_file(), f"{name} is missing from the submission"
-        try:
-            ast.parse(source.read_text(errors="replace"), filename=name)
-        except SyntaxError as error:
-            raise AssertionError(f"{name} line {error.lineno}: {error.msg}") from None
+    grading.assert_python_parses(FILES)
 
 
 @pytest.mark.check(
