@@ -1,7 +1,7 @@
 """Benchmark: 64-byte frames port to port through two vNIC models.
 
 Two :class:`~vnic.model.device.Vnic` on fake guest memories are wired back to back, as the
-fabric's plain link does (a's ``transmit`` is b's ``receive``). A batching Python driver posts
+wire's plain link does (a's ``transmit`` is b's ``receive``). A batching Python driver posts
 a batch of TX descriptors on a with one doorbell, the model runs, b's driver takes the batch
 from its RX ring with one doorbell, a's driver reclaims by DD. Prints one line on stdout:
 ``model_forward_pps N`` (frames delivered into b's RX ring per second); details on stderr.

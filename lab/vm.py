@@ -39,7 +39,7 @@ from images.guest import GuestImage
 from images.qemu import Qemu
 from lab.children import die_with_parent
 from lab.console import CommandResult, CommandTimeout, Console, ConsoleError
-from lab.fabric import FabricProcess
+from lab.fabric_process import FabricProcess
 from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import Topology, VmSpec

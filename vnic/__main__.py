@@ -20,7 +20,7 @@ How a launcher (the lab) uses it:
    `-object memory-backend-memfd,id=ram,size=512M,share=on -machine pc,memory-backend=ram`
    and `-device '<qemu_device of that port>'`.
 3. Read counters with `vnic.model.control.control_request(DIR/control.sock, {"cmd":"stats"})`
-   and send/receive frames with `vnic.model.fabric.HostEndpoint(DIR/<host>.sock)`.
+   and send/receive frames with `vnic.model.wire.HostEndpoint(DIR/<host>.sock)`.
 4. Stop with SIGTERM (or SIGINT): the fabric closes its sockets, removes them and DIR/ready,
    and exits 0. A QEMU still attached sees the device vanish; stop QEMUs first.
 """
@@ -44,16 +44,16 @@ CONTROL_SOCKET = "control.sock"
 def serve(args: argparse.Namespace) -> int:
     from vnic.model.control import ControlServer
     from vnic.model.loop import EventLoop
-    from vnic.model.topology import Fabric, TopologyError
+    from vnic.model.topology import Network, TopologyError
 
     run_dir = Path(args.run_dir).resolve()
     loop = EventLoop()
     try:
-        fabric = Fabric.build(args.topology, run_dir, loop)
+        network = Network.build(args.topology, run_dir, loop)
     except (TopologyError, OSError) as exc:
         print(f"vnic serve: {exc}", file=sys.stderr)
         return 2
-    control = ControlServer(str(run_dir / CONTROL_SOCKET), fabric, loop)
+    control = ControlServer(str(run_dir / CONTROL_SOCKET), network, loop)
 
     def stop(_signum: int, _frame: Any) -> None:
         loop.stop()
@@ -62,7 +62,7 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.set_wakeup_fd(loop.wakeup_fd, warn_on_full_buffer=False)
 
-    info = fabric.describe()
+    info = network.describe()
     for name, port in info["ports"].items():
         print(f"port {name}: {port['socket']}  mac {port['mac']}")
         print(f"  qemu: -device '{port['qemu_device']}'")
@@ -78,7 +78,7 @@ def serve(args: argparse.Namespace) -> int:
         loop.run()
     finally:
         control.close()
-        fabric.close()
+        network.close()
         loop.close()
         with contextlib.suppress(FileNotFoundError):
             ready.unlink()

@@ -1,4 +1,4 @@
-"""Topology builders without a VM: a chain a — f — b as data, as a fabric, as QEMU arguments.
+"""Topology builders without a VM: a chain a — f — b as data, as a network, as QEMU arguments.
 
 The chain is the lab of a forwarder: f is a middlebox with one NIC facing each neighbour,
 and without addresses, so a reaches b only through whatever forwards frames inside f.
@@ -20,9 +20,9 @@ from lab.topology import NicSpec, Topology, chain, wired
 from lab.vm import Vm
 from tests.unit.conftest import StubDevice
 from vnic.model.device import Vnic
-from vnic.model.fabric import Device, DevicePort
 from vnic.model.loop import EventLoop
-from vnic.model.topology import Fabric, TopologyError, load_topology
+from vnic.model.topology import Network, TopologyError, load_topology
+from vnic.model.wire import Device, DevicePort
 
 LAB_MAC = re.compile(r"^02:72:6c:00:00:[0-9a-f]{2}$")
 LAB_NET = ipaddress.IPv4Network("198.18.0.0/15")
@@ -104,30 +104,30 @@ def _stub_port(name: str, settings: dict[str, Any], loop: EventLoop, path: str) 
     return DevicePort(name, device, loop, mac=settings["mac"], socket_path=path)
 
 
-def test_the_fabric_builds_a_chain_and_links_a_to_fs_first_nic(
+def test_the_network_builds_a_chain_and_links_a_to_fs_first_nic(
     afb: Topology, tmp_path: Path
 ) -> None:
     assert afb.wire is not None
     load_topology(afb.wire)  # what the fabric process checks first
-    fabric = Fabric.build(afb.wire, tmp_path / "fabric", device_factory=_stub_port)
+    network = Network.build(afb.wire, tmp_path / "fabric", device_factory=_stub_port)
     try:
-        described = fabric.describe()["ports"]
+        described = network.describe()["ports"]
         assert set(described) == {"a", "f.a", "f.b", "b"}  # one vfio-user socket each
         assert len({port["socket"] for port in described.values()}) == 4
         assert {name: port["mac"] for name, port in described.items()} == {
             nic.port: nic.mac for nic in _nics(afb)
         }
-        a, fa, fb = (fabric.ports[name] for name in ("a", "f.a", "f.b"))
+        a, fa, fb = (network.ports[name] for name in ("a", "f.a", "f.b"))
         assert isinstance(a, DevicePort) and isinstance(fa, DevicePort)
         assert isinstance(fb, DevicePort)
         broadcast = b"\xff" * 6 + a.mac + b"\x08\x06" + b"\x00" * 46
         a.device.transmit([broadcast])
         for _ in range(10):
-            fabric.loop.run_once(0.01)
+            network.loop.run_once(0.01)
         assert cast(StubDevice, fa.device).received == [broadcast]
         assert cast(StubDevice, fb.device).received == []  # f has not forwarded it
     finally:
-        fabric.close()
+        network.close()
 
 
 class _Qemu:
@@ -172,8 +172,8 @@ def test_every_port_names_its_guest() -> None:
         load_topology({"ports": {"a": {"guest": ["m"]}}})
 
 
-def _vnic(fabric: Fabric, port: str) -> Vnic:
-    device = cast(DevicePort, fabric.ports[port]).device
+def _vnic(network: Network, port: str) -> Vnic:
+    device = cast(DevicePort, network.ports[port]).device
     assert isinstance(device, Vnic)
     return device
 
@@ -183,14 +183,14 @@ def test_the_ports_of_a_guest_share_one_record_of_rx_dma(tmp_path: Path) -> None
     for f.a and f.b, none for the single-port guests, whose fast paths stay unchanged."""
     wire = chain(["a", "f", "g", "b"], RunDir.new("t")).wire
     assert wire is not None
-    fabric = Fabric.build(wire, tmp_path / "fabric")  # the real devices, vfio-user and all
+    network = Network.build(wire, tmp_path / "fabric")  # the real devices, vfio-user and all
     try:
-        fa, fg, gf, gb = (_vnic(fabric, p) for p in ("f.a", "f.g", "g.f", "g.b"))
+        fa, fg, gf, gb = (_vnic(network, p) for p in ("f.a", "f.g", "g.f", "g.b"))
         assert fa.zero_copy is not None and fa.zero_copy is fg.zero_copy
         assert gf.zero_copy is not None and gf.zero_copy is gb.zero_copy
         assert fa.zero_copy is not gf.zero_copy  # another guest, another record
-        assert _vnic(fabric, "a").zero_copy is None and _vnic(fabric, "b").zero_copy is None
-        ports = fabric.stats()["ports"]
+        assert _vnic(network, "a").zero_copy is None and _vnic(network, "b").zero_copy is None
+        ports = network.stats()["ports"]
         assert all(ports[p]["device"]["tx_zero_copy"] == 0 for p in ports)
     finally:
-        fabric.close()
+        network.close()

@@ -20,7 +20,7 @@ from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
 from tests.vm.helpers import assert_kernel_quiet, ok, wait
-from vnic.model.fabric import HostEndpoint
+from vnic.model.wire import HostEndpoint
 
 IP = {"a": "198.18.0.1", "b": "198.18.0.2"}
 IP6 = {"a": "fd72:6c::1", "b": "fd72:6c::2"}

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vnic.model.fabric import DevicePort
 from vnic.model.loop import EventLoop
-from vnic.model.topology import Fabric
+from vnic.model.topology import Network
+from vnic.model.wire import DevicePort
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,14 @@ class ControlError(Exception):
 
 
 class ControlServer:
-    def __init__(self, path: str, fabric: Fabric, loop: EventLoop) -> None:
+    def __init__(self, path: str, network: Network, loop: EventLoop) -> None:
         self.path = path
-        self.fabric = fabric
+        self.network = network
         self.loop = loop
         self.clients: dict[socket.socket, bytearray] = {}
         self.commands: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "stats": lambda req: {"stats": fabric.stats()},
-            "describe": lambda req: {"fabric": fabric.describe()},
+            "stats": lambda req: {"stats": network.stats()},
+            "describe": lambda req: {"fabric": network.describe()},
             "link": self._link,
             "reset": self._reset,
             "faults": self._faults,
@@ -110,7 +110,7 @@ class ControlServer:
             return {"ok": False, "error": f"internal error: {exc!r}"}
 
     def _link(self, req: dict[str, Any]) -> dict[str, Any]:
-        link = self.fabric.link_of(str(req["link"]))
+        link = self.network.link_of(str(req["link"]))
         up = req.get("up")
         if not isinstance(up, bool):
             raise ControlError("'up' must be true or false")
@@ -118,24 +118,24 @@ class ControlServer:
         return {"link": link.name, "up": link.up}
 
     def _reset(self, req: dict[str, Any]) -> dict[str, Any]:
-        port = self.fabric.ports.get(str(req.get("port")))
+        port = self.network.ports.get(str(req.get("port")))
         if not isinstance(port, DevicePort):
             raise ControlError("'port' must name a vNIC port")
         port.device.reset()
         return {"port": port.name}
 
     def _faults(self, req: dict[str, Any]) -> dict[str, Any]:
-        link = self.fabric.link_of(str(req["link"]))
+        link = self.network.link_of(str(req["link"]))
         link.configure({k: v for k, v in req.items() if k not in ("cmd", "link")})
         return {"link": link.name, "params": link.stats()["params"]}
 
     def _pcap(self, req: dict[str, Any]) -> dict[str, Any]:
-        link = self.fabric.link_of(str(req["link"]))
+        link = self.network.link_of(str(req["link"]))
         action = req.get("action")
         if action == "start":
             path = Path(str(req.get("path", f"{link.name}.pcap")))
             if not path.is_absolute():
-                path = self.fabric.run_dir / path
+                path = self.network.run_dir / path
             link.start_pcap(str(path))
             return {"link": link.name, "path": str(path)}
         if action == "stop":

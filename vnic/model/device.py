@@ -2,8 +2,9 @@
 
 :class:`Vnic` has no sockets and no threads. The vfio-user server calls
 :meth:`Vnic.read_register` / :meth:`Vnic.write_register` for BAR0 accesses and
-:meth:`Vnic.service` from its event loop; the fabric calls :meth:`Vnic.receive` with frames
-from the wire and sets :attr:`Vnic.transmit`; the PCI transport sets :attr:`Vnic.signal_vector`.
+:meth:`Vnic.service` from its event loop; its port on the wire (``wire.DevicePort``) calls
+:meth:`Vnic.receive` with frames from the wire and sets :attr:`Vnic.transmit`; the PCI
+transport sets :attr:`Vnic.signal_vector`.
 Unit tests drive it directly over a :class:`~vnic.model.memory.FakeMemory`.
 
 Registers go through a handler table (STYLE habit 2): every decoded offset has a read and a
@@ -79,11 +80,11 @@ def _nothing(*_args: object) -> None:
 class Vnic:
     """One ixgbe-like NIC function over a guest memory.
 
-    ``transmit`` (device → wire, a batch of frames) is set by the fabric port;
+    ``transmit`` (device → wire, a batch of frames) is set by its port on the wire;
     ``signal_vector`` ("send the MSI-X message of vector v"; 0 in legacy mode, where the
     transport uses :attr:`intx_level` for INTx) is set by the PCI transport.
     ``zero_copy`` is the record this device shares with the other devices of its guest
-    (the fabric gives one to each guest with two or more ports), or None: no
+    (the topology gives one to each guest with two or more ports), or None: no
     ``tx_zero_copy`` counting, and nothing extra per frame.
     """
 
@@ -134,7 +135,7 @@ class Vnic:
         self.reset()
 
     # =========================================================================================
-    # The contract with the transport and the fabric
+    # The contract with the transport and the wire
     # =========================================================================================
 
     @property

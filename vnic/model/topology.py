@@ -1,4 +1,4 @@
-"""A lab's topology as data, and the fabric built from it.
+"""A lab's topology as data, and the `Network` built from it: what the fabric process serves.
 
 A topology is a small JSON object (all keys but "ports" optional)::
 
@@ -22,14 +22,14 @@ ports     vNICs served to VMs over vfio-user, at RUN_DIR/<name>.sock; "queues" i
           plugged into: the ports of one guest share one record of what their RX DMA wrote
           where (`engines.ZeroCopyRecord`, behind the lab counter tx_zero_copy), if that
           guest has two or more ports.
-hosts     host endpoints at RUN_DIR/<name>.sock (see `fabric.HostEndpoint`).
+hosts     host endpoints at RUN_DIR/<name>.sock (see `wire.HostEndpoint`).
 switches  learning switches; every link to a switch gets a new switch port.
 links     cables; "ends" names two of the above. The shaping/fault keys are those of
-          `fabric.LinkParams` (rate_bps|rate_mbps|rate_gbps, delay_s|delay_ms|delay_us, ...).
+          `wire.LinkParams` (rate_bps|rate_mbps|rate_gbps, delay_s|delay_ms|delay_us, ...).
           "name" defaults to "<end0>-<end1>"; "pcap" (relative to RUN_DIR) starts a capture.
 
 Names are unique across ports, hosts and switches and must be usable as file names.
-The vNIC class is injected (`device_factory`), so tests can build a fabric of stand-ins.
+The vNIC class is injected (`device_factory`), so tests can build a network of stand-ins.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vnic.model.fabric import (
+from vnic.model.loop import EventLoop
+from vnic.model.wire import (
     DevicePort,
     HostPort,
     Link,
@@ -51,7 +52,6 @@ from vnic.model.fabric import (
     format_mac,
     parse_mac,
 )
-from vnic.model.loop import EventLoop
 
 if TYPE_CHECKING:
     from vnic.model.engines import ZeroCopyRecord
@@ -208,8 +208,11 @@ def qemu_device_arg(socket_path: str) -> str:
     )
 
 
-class Fabric:
-    """The live objects of one topology, all on one event loop."""
+class Network:
+    """The wire of one topology made live: its ports, links and switches, on one event loop.
+
+    The fabric process (``python -m vnic serve``) builds one and serves it; tests build one
+    with stand-in devices."""
 
     def __init__(self, loop: EventLoop) -> None:
         self.loop = loop
@@ -225,34 +228,34 @@ class Fabric:
         run_dir: str | os.PathLike[str],
         loop: EventLoop | None = None,
         device_factory: DeviceFactory = vnic_factory,
-    ) -> Fabric:
+    ) -> Network:
         topo = load_topology(topology)
-        fabric = cls(loop or EventLoop())
-        fabric.run_dir = Path(run_dir).resolve()
-        fabric.run_dir.mkdir(parents=True, exist_ok=True)
+        network = cls(loop or EventLoop())
+        network.run_dir = Path(run_dir).resolve()
+        network.run_dir.mkdir(parents=True, exist_ok=True)
         records = zero_copy_records(topo["ports"])
         try:
             for name, settings in topo["ports"].items():
-                path = fabric.socket_path(name)
+                path = network.socket_path(name)
                 if name in records:
                     settings = {**settings, "zero_copy": records[name]}
-                fabric.ports[name] = device_factory(name, settings, fabric.loop, path)
+                network.ports[name] = device_factory(name, settings, network.loop, path)
             for name in topo["hosts"]:
-                fabric.ports[name] = HostPort(name, fabric.socket_path(name), fabric.loop)
+                network.ports[name] = HostPort(name, network.socket_path(name), network.loop)
             for name in topo["switches"]:
-                fabric.switches[name] = Switch(name, clock=fabric.loop.clock)
+                network.switches[name] = Switch(name, clock=network.loop.clock)
             for spec_ in topo["links"]:
-                ends = [fabric._end(e) for e in spec_["ends"]]
+                ends = [network._end(e) for e in spec_["ends"]]
                 params = LinkParams()
                 params.update(spec_["params"])
-                link = Link(spec_["name"], ends[0], ends[1], fabric.loop, params)
-                fabric.links[link.name] = link
+                link = Link(spec_["name"], ends[0], ends[1], network.loop, params)
+                network.links[link.name] = link
                 if "pcap" in spec_:
-                    link.start_pcap(str(fabric.run_dir / spec_["pcap"]))
+                    link.start_pcap(str(network.run_dir / spec_["pcap"]))
         except BaseException:
-            fabric.close()
+            network.close()
             raise
-        return fabric
+        return network
 
     def socket_path(self, name: str) -> str:
         path = str(self.run_dir / f"{name}.sock")

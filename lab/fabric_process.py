@@ -1,6 +1,7 @@
 """The vNIC fabric as a child process of the lab: ``python -m vnic serve``.
 
-One process hosts every vNIC port and wire of a lab (see :mod:`vnic.model.topology`).
+One process hosts every vNIC port and wire of a lab: it builds the
+:class:`vnic.model.topology.Network` of the lab's wire and serves it.
 The lab writes the wire part of its topology to JSON, starts the fabric, waits
 for its ``ready`` file, and then gives each QEMU the ``-device`` argument of its
 port.  The fabric is stopped after the QEMUs (a vanishing device upsets a

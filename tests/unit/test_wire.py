@@ -15,7 +15,9 @@ import pytest
 
 from tests.unit.conftest import StubDevice
 from vnic.model.control import control_request
-from vnic.model.fabric import (
+from vnic.model.loop import EventLoop
+from vnic.model.topology import Network, TopologyError, load_topology
+from vnic.model.wire import (
     DevicePort,
     HostEndpoint,
     Link,
@@ -24,8 +26,6 @@ from vnic.model.fabric import (
     Switch,
     wire_bytes,
 )
-from vnic.model.loop import EventLoop
-from vnic.model.topology import Fabric, TopologyError, load_topology
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -199,16 +199,16 @@ def stub_factory(name: str, settings: dict, loop: EventLoop, path: str) -> Devic
     return DevicePort(name, StubDevice(name=name), loop, mac=settings["mac"], socket_path=path)
 
 
-def test_fabric_build_and_control(tmp_path: Path) -> None:
+def test_network_build_and_control(tmp_path: Path) -> None:
     from vnic.model.control import ControlServer
 
     topo = {
         "ports": {"a": {}, "b": {}},
         "links": [{"name": "ab", "ends": ["a", "b"]}],
     }
-    fabric = Fabric.build(topo, tmp_path, device_factory=stub_factory)
-    ctl = ControlServer(str(tmp_path / "control.sock"), fabric, fabric.loop)
-    a = fabric.ports["a"]
+    network = Network.build(topo, tmp_path, device_factory=stub_factory)
+    ctl = ControlServer(str(tmp_path / "control.sock"), network, network.loop)
+    a = network.ports["a"]
     assert isinstance(a, DevicePort)
     a.device.transmit([frame(2, 1)])
     replies = []
@@ -221,7 +221,7 @@ def test_fabric_build_and_control(tmp_path: Path) -> None:
             sock.sendall(json.dumps(req).encode() + b"\n")
             buf = b""
             while not buf.endswith(b"\n"):
-                fabric.loop.run_once(0.01)
+                network.loop.run_once(0.01)
                 try:
                     sock.settimeout(0.01)
                     buf += sock.recv(65536)
@@ -240,15 +240,15 @@ def test_fabric_build_and_control(tmp_path: Path) -> None:
     ask({"cmd": "faults", "link": "ab", "drop": 5})
     assert replies[-1]["ok"] is False and "probability" in replies[-1]["error"]
     ask({"cmd": "reset", "port": "b"})
-    assert fabric.ports["b"].device.resets == 1  # type: ignore[attr-defined]
+    assert network.ports["b"].device.resets == 1  # type: ignore[attr-defined]
     ask({"cmd": "nope"})
     assert replies[-1]["ok"] is False
     ask({"cmd": "pcap", "link": "ab", "action": "start"})
     assert replies[-1]["path"] == str(tmp_path / "ab.pcap")
     ask({"cmd": "pcap", "link": "ab", "action": "stop"})
     ctl.close()
-    fabric.close()
-    fabric.loop.close()
+    network.close()
+    network.loop.close()
     assert not (tmp_path / "control.sock").exists()
 
 
