@@ -20,6 +20,7 @@ from vnic.model import vfio_user as vu
 from vnic.model.loop import EventLoop
 from vnic.model.memory import GuestMemory
 from vnic.model.pci import PciFunction, identity_from_spec
+from vnic.model.vfio_user_server import MAX_MSG_FDS, MESSAGES_PER_WAKEUP, VfioUserServer
 
 
 class Served:
@@ -29,7 +30,7 @@ class Served:
         self.device = StubDevice(self.memory)
         self.pci = PciFunction(identity_from_spec())
         self.path = str(tmp / "vnic.sock")
-        self.server = vu.VfioUserServer(
+        self.server = VfioUserServer(
             self.path,
             self.device,
             self.memory,
@@ -262,7 +263,7 @@ def test_model_exception_becomes_eio(served: Served, client: VfioUserClient) -> 
 
 
 def test_too_many_fds_is_refused(client: VfioUserClient) -> None:
-    fds = [os.eventfd(0) for _ in range(vu.MAX_MSG_FDS + 4)]
+    fds = [os.eventfd(0) for _ in range(MAX_MSG_FDS + 4)]
     try:
         payload = vu.IRQ_SET.pack(20, 0x24, vu.IRQ_MSIX, 0, len(fds))
         reply = client.request(vu.DEVICE_SET_IRQS, payload, fds, check=False)
@@ -409,7 +410,7 @@ def test_queued_messages_are_cut_apart_and_fds_find_theirs() -> None:
 def test_more_messages_queued_than_one_wakeup_handles(
     served: Served, client: VfioUserClient
 ) -> None:
-    count = vu.MESSAGES_PER_WAKEUP + 100
+    count = MESSAGES_PER_WAKEUP + 100
     client.send_raw(b"".join(posted_write(i, 0x6018, i) for i in range(count)))
     assert client.read32(vu.REGION_BAR0, 0x6018) == count - 1
     assert served.server.counters.posted_writes == count

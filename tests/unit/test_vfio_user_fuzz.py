@@ -15,12 +15,13 @@ from vnic.model import vfio_user as vu
 from vnic.model.loop import EventLoop
 from vnic.model.memory import GuestMemory
 from vnic.model.pci import PciFunction, identity_from_spec
+from vnic.model.vfio_user_server import VfioUserServer
 
 
-def make_server(tmp: Path) -> vu.VfioUserServer:
+def make_server(tmp: Path) -> VfioUserServer:
     loop = EventLoop()
     memory = GuestMemory()
-    return vu.VfioUserServer(
+    return VfioUserServer(
         str(tmp / "fuzz.sock"), StubDevice(memory), memory, PciFunction(identity_from_spec()), loop
     )
 

@@ -19,9 +19,9 @@ Writes go through per-byte masks, like real hardware: read-only bits keep their 
 write-1-to-clear status bits clear, and BAR sizing (write all ones, read back) returns the
 size mask because the BAR's low address bits are not writable.
 
-Nothing here talks to sockets: the vfio-user transport (`vfio_user.py`) asks this module
-"may vector v fire now?" and gets back either "yes" or "pending" (PBA set), and after an
-unmask it asks which pending vectors became deliverable.
+Nothing here talks to sockets: the vfio-user server (`vfio_user_server.py`) asks this
+module "may vector v fire now?" and gets back either "yes" or "pending" (PBA set), and after
+an unmask it asks which pending vectors became deliverable.
 """
 
 from __future__ import annotations

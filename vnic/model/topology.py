@@ -171,7 +171,7 @@ def vnic_factory(name: str, settings: dict[str, Any], loop: EventLoop, path: str
     from vnic.model.device import Vnic
     from vnic.model.memory import GuestMemory
     from vnic.model.pci import PciFunction, identity_from_spec
-    from vnic.model.vfio_user import VfioUserServer
+    from vnic.model.vfio_user_server import VfioUserServer
 
     memory = GuestMemory()
     queues = settings.get("queues", spec.NUM_QUEUES)
