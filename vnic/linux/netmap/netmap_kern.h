@@ -167,6 +167,8 @@ struct nm_port {
 	dma_addr_t *page_dma;		/* the pool's pages as @dma_dev sees them */
 	wait_queue_head_t wq[NM_DIRS];
 	struct sk_buff_head host_rxq;	/* frames from the stack */
+	bool stack_port;		/* "stack:" + netdev: StackMap's */
+	struct nm_port *stack;		/* a NIC's stack port, once opened */
 	u64 ioctls, polls, host_drops;
 	u64 total_syncs[NM_DIRS], total_slots[NM_DIRS];	/* of past activations */
 };
@@ -207,6 +209,9 @@ dma_addr_t nm_slot_dma(struct nm_kring *kring, struct netmap_slot *slot,
 		       unsigned int *len);
 /* the kernel address of @slot's buffer, checked the same way */
 void *nm_slot_addr(struct nm_kring *kring, struct netmap_slot *slot);
+
+/* @page holds netmap buffers (a frag sent with no copy); any context */
+bool nm_page_in_region(struct page *page);
 
 /* the buffer size of every netmap buffer (the NIC's RX buffer size) */
 #define NM_BUF_SIZE	2048

@@ -48,6 +48,7 @@ void nm_mem_ring_free(struct nm_mem *mem, struct netmap_ring *ring);
 u32 nm_mem_buf_alloc(struct nm_mem *mem);
 void nm_mem_buf_free(struct nm_mem *mem, u32 idx);
 void *nm_mem_buf_addr(struct nm_mem *mem, u32 idx);
+struct page *nm_mem_buf_page(struct nm_mem *mem, u32 idx);
 dma_addr_t *nm_mem_dma_map(struct nm_mem *mem, struct device *dev);
 void nm_mem_dma_unmap(struct nm_mem *mem, struct device *dev,
 		      dma_addr_t *page_dma);
@@ -71,6 +72,21 @@ static inline size_t nm_mem_ofs(const struct nm_mem *mem, const void *p)
 {
 	return (const char *)p - (const char *)mem->objs;
 }
+
+/* nm_main.c */
+struct nm_port *nm_port_alloc(struct net_device *netdev,
+			      struct device *dma_dev, struct module *owner,
+			      const struct nm_port_ops *ops, void *driver);
+void nm_port_kill(struct nm_port *port);
+void nm_port_put(struct nm_port *port);
+
+/* nm_stack.c */
+struct nm_port *nm_stack_port(struct nm_port *nic, u8 goff);
+void nm_stack_detach(struct nm_port *nic);
+int nm_stack_attach(struct nm_port *port, int fd);
+void nm_stack_show(struct seq_file *m, struct nm_port *port);
+int nm_stack_init(void);
+void nm_stack_exit(void);
 
 /* nm_host.c */
 int nm_host_txsync(struct nm_kring *kring);

@@ -36,6 +36,13 @@
 static DEFINE_MUTEX(nm_ports_lock);
 static LIST_HEAD(nm_ports);
 
+/* a port's name as programs open it: "eth0", "stack:eth0" */
+static void nm_port_name(const struct nm_port *port, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s", port->stack_port ? NM_STACK_PREFIX : "",
+		 port->netdev->name);
+}
+
 /* the NIC rings and the one host ring of a direction */
 #define NM_HOST_RINGS	1
 
@@ -70,7 +77,7 @@ static void nm_port_free(struct kref *ref)
 	kfree(port);
 }
 
-static void nm_port_put(struct nm_port *port)
+void nm_port_put(struct nm_port *port)
 {
 	kref_put(&port->ref, nm_port_free);
 }
@@ -94,6 +101,23 @@ struct nm_port *nm_port_attach(struct net_device *netdev,
 			       struct device *dma_dev, struct module *owner,
 			       const struct nm_port_ops *ops, void *driver)
 {
+	struct nm_port *port = nm_port_alloc(netdev, dma_dev, owner, ops,
+					     driver);
+
+	if (!port)
+		return NULL;
+	mutex_lock(&nm_ports_lock);
+	list_add_tail(&port->list, &nm_ports);
+	mutex_unlock(&nm_ports_lock);
+	return port;
+}
+EXPORT_SYMBOL_GPL(nm_port_attach);
+
+/* a port not yet in the list (a NIC's, or a stack port, which never is) */
+struct nm_port *nm_port_alloc(struct net_device *netdev,
+			      struct device *dma_dev, struct module *owner,
+			      const struct nm_port_ops *ops, void *driver)
+{
 	struct nm_port *port = kzalloc(sizeof(*port), GFP_KERNEL);
 
 	if (!port)
@@ -109,13 +133,9 @@ struct nm_port *nm_port_attach(struct net_device *netdev,
 	init_waitqueue_head(&port->wq[NM_TX]);
 	init_waitqueue_head(&port->wq[NM_RX]);
 	skb_queue_head_init(&port->host_rxq);
-
-	mutex_lock(&nm_ports_lock);
-	list_add_tail(&port->list, &nm_ports);
-	mutex_unlock(&nm_ports_lock);
+	INIT_LIST_HEAD(&port->list);
 	return port;
 }
-EXPORT_SYMBOL_GPL(nm_port_attach);
 
 static void nm_port_unmap(struct nm_port *port)
 {
@@ -140,6 +160,16 @@ void nm_port_detach(struct nm_port *port)
 	mutex_unlock(&nm_ports_lock);
 
 	mutex_lock(&port->lock);
+	nm_stack_detach(port);
+	mutex_unlock(&port->lock);
+	nm_port_kill(port);
+}
+EXPORT_SYMBOL_GPL(nm_port_detach);
+
+/* out of netmap mode for good: syncs fail, sleepers wake; drops a ref */
+void nm_port_kill(struct nm_port *port)
+{
+	mutex_lock(&port->lock);
 	rtnl_lock();
 	down_write(&port->sync_lock);
 	if (port->active) {
@@ -157,7 +187,6 @@ void nm_port_detach(struct nm_port *port)
 	skb_queue_purge(&port->host_rxq);
 	nm_port_put(port);
 }
-EXPORT_SYMBOL_GPL(nm_port_detach);
 
 /* any context; the queue's TX and RX share one vector */
 void nm_port_irq(struct nm_port *port, unsigned int q)
@@ -342,9 +371,12 @@ static int nm_port_activate(struct nm_port *port)
 	if (err)
 		goto err_mem;
 	err = -ENOMEM;
-	port->page_dma = nm_mem_dma_map(mem, port->dma_dev);
-	if (!port->page_dma)
-		goto err_krings;
+	/* a stack port has no device: TCP maps what it sends */
+	if (port->dma_dev) {
+		port->page_dma = nm_mem_dma_map(mem, port->dma_dev);
+		if (!port->page_dma)
+			goto err_krings;
+	}
 
 	down_write(&port->sync_lock);
 	WRITE_ONCE(port->active, true);
@@ -627,10 +659,36 @@ static struct nm_port *nm_port_find(const char *name)
 	return found;
 }
 
-/* ENXIO for no interface, EOPNOTSUPP for one without a native adapter */
-static int nm_lookup(const char *name, struct nm_port **portp)
+/* "stack:eth0": eth0's stack port, created with the first open */
+static int nm_lookup_stack(const char *ifname, u8 goff,
+			   struct nm_port **portp)
+{
+	struct nm_port *nic = nm_port_find(ifname);
+	struct nm_port *port;
+
+	if (!nic)
+		return -ENXIO;
+	mutex_lock(&nic->lock);
+	port = nic->dead ? ERR_PTR(-ENXIO) : nm_stack_port(nic, goff);
+	mutex_unlock(&nic->lock);
+	nm_port_put(nic);
+	if (IS_ERR(port))
+		return PTR_ERR(port);
+	*portp = port;
+	return 0;
+}
+
+/*
+ * ENXIO for no interface, EOPNOTSUPP for one without a native adapter;
+ * @goff is a stack port's generic offset (NETMAP_REQ_OPT_OFFSETS).
+ */
+static int nm_lookup(const char *name, u8 goff, struct nm_port **portp)
 {
 	struct net_device *dev;
+
+	if (!strncmp(name, NM_STACK_PREFIX, strlen(NM_STACK_PREFIX)))
+		return nm_lookup_stack(name + strlen(NM_STACK_PREFIX), goff,
+				       portp);
 
 	if (!strncmp(name, "vale", 4) || strpbrk(name, "{}")) {
 		pr_info_ratelimited(NM_PFX "%s: VALE ports and pipes are not part of ringlab's netmap\n",
@@ -657,6 +715,10 @@ static int nm_ring_range(struct nm_port *port, u32 mode, u16 ringid,
 
 	if ((mode == NR_REG_ONE_NIC && ringid >= tx && ringid >= rx) ||
 	    (mode == NR_REG_ONE_SW && ringid >= NM_HOST_RINGS))
+		return -EINVAL;
+	/* a stack port's host rings lead nowhere: its data is TCP's */
+	if (port->stack_port && mode != NR_REG_ALL_NIC &&
+	    mode != NR_REG_ONE_NIC && mode != NR_REG_NULL)
 		return -EINVAL;
 	for (d = NM_TX; d < NM_DIRS; d++) {
 		u32 n = port->kring_count[d];
@@ -737,7 +799,7 @@ static struct netmap_if *nm_if_create(struct nm_port *port, const u32 *first,
 			       (count[NM_TX] + count[NM_RX] + 2 * NM_HOST_RINGS));
 	if (!nifp)
 		return NULL;
-	strscpy(nifp->ni_name, port->netdev->name, sizeof(nifp->ni_name));
+	nm_port_name(port, nifp->ni_name, sizeof(nifp->ni_name));
 	nifp->ni_version = NETMAP_API;
 	nifp->ni_tx_rings = count[NM_TX];
 	nifp->ni_rx_rings = count[NM_RX];
@@ -801,7 +863,7 @@ static void nm_fill_reply(struct nm_port *port, struct nmreq_register *req)
 }
 
 static int nm_register(struct nm_file *nf, const char *name,
-		       struct nmreq_register *req)
+		       struct nmreq_register *req, u8 goff)
 {
 	bool exclusive = req->nr_flags & NR_EXCLUSIVE;
 	u32 first[NM_DIRS], last[NM_DIRS];
@@ -818,7 +880,7 @@ static int nm_register(struct nm_file *nf, const char *name,
 		err = -EBUSY;
 		goto out;
 	}
-	err = nm_lookup(name, &port);
+	err = nm_lookup(name, goff, &port);
 	if (err)
 		goto out;
 	mutex_lock(&port->lock);
@@ -903,7 +965,7 @@ static int nm_port_info(struct nm_file *nf, const char *name,
 			return -EINVAL;
 		kref_get(&port->ref);
 	} else {
-		err = nm_lookup(name, &port);
+		err = nm_lookup(name, 0, &port);
 		if (err)
 			return err;
 	}
@@ -921,6 +983,24 @@ static int nm_port_info(struct nm_file *nf, const char *name,
 	mutex_unlock(&port->lock);
 	nm_port_put(port);
 	return 0;
+}
+
+/*
+ * PST_FD_REG on a file bound to a stack port; @name, if given, must be
+ * that port's.
+ */
+static int nm_fd_reg(struct nm_file *nf, const char *name, int fd)
+{
+	/* pairs with the store_release in nm_register: a bound port is complete */
+	struct nm_port *port = smp_load_acquire(&nf->port);
+	char bound[NETMAP_REQ_IFNAMSIZ];
+
+	if (!port || !port->stack_port)
+		return -EINVAL;
+	nm_port_name(port, bound, sizeof(bound));
+	if (name[0] && strcmp(name, bound))
+		return -EINVAL;
+	return nm_stack_attach(port, fd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -943,15 +1023,37 @@ static const u16 nm_body_size[] = {
 	[NETMAP_REQ_SYNC_KLOOP_START] = 8,
 	[NETMAP_REQ_SYNC_KLOOP_STOP] = 0,
 	[NETMAP_REQ_CSB_ENABLE] = 0,
+	[NETMAP_REQ_PST_ATTACH] = 0,
+	[NETMAP_REQ_PST_DETACH] = 0,
+	[NETMAP_REQ_PST_FD_REG] = sizeof(struct nmreq_pst_fd_reg),
 };
 
 /*
- * Options: none is implemented, so each is answered with EOPNOTSUPP in its
- * nro_status and the request fails (spec 3.7).  Walking the list still
- * checks what the spec asks: no type 0, no type twice, at most
- * NETMAP_REQ_MAXSIZE bytes in all (which also ends a list that loops).
+ * OFFSETS on a stack port (stackmap-api 5.2): the offset lives in the low
+ * 8 bits of slot.ptr, so it is at most 255; its initial value is where the
+ * kernel puts received data.  Return: 0 or a positive errno for nro_status.
  */
-static int nm_options(u64 uptr, size_t body)
+static u32 nm_opt_offsets(void __user *p, u8 *goff)
+{
+	struct nmreq_opt_offsets o;
+
+	if (copy_from_user(&o, p, sizeof(o)))
+		return EFAULT;
+	if (o.nro_offset_bits > 8 || o.nro_max_offset > NM_PST_OFFSET_MASK ||
+	    o.nro_initial_offset > o.nro_max_offset)
+		return EINVAL;
+	*goff = o.nro_initial_offset;
+	return 0;
+}
+
+/*
+ * Options: only OFFSETS, and only when registering a stack port; every
+ * other is answered with EOPNOTSUPP in its nro_status and the request
+ * fails (spec 3.7).  Walking the list still checks what the spec asks: no
+ * type 0, no type twice, at most NETMAP_REQ_MAXSIZE bytes in all (which
+ * also ends a list that loops).
+ */
+static int nm_options(u64 uptr, size_t body, bool stack, u8 *goff)
 {
 	u64 seen = 0, size = body;
 	struct nmreq_option opt;
@@ -972,6 +1074,11 @@ static int nm_options(u64 uptr, size_t body)
 			   (seen & BIT_ULL(opt.nro_reqtype))) {
 			opt.nro_status = EINVAL;
 			err = -EINVAL;
+		} else if (opt.nro_reqtype == NETMAP_REQ_OPT_OFFSETS && stack) {
+			seen |= BIT_ULL(opt.nro_reqtype);
+			opt.nro_status = nm_opt_offsets(p, goff);
+			if (opt.nro_status && !err)
+				err = -opt.nro_status;
 		} else {
 			if (opt.nro_reqtype < 64)
 				seen |= BIT_ULL(opt.nro_reqtype);
@@ -996,12 +1103,15 @@ static long nm_ioctl_ctrl(struct nm_file *nf, void __user *uarg)
 		struct nmreq_port_info_get info;
 		struct nmreq_port_hdr hdr;
 		struct nmreq_pools_info pools;
+		struct nmreq_pst_fd_reg fd_reg;
 		u8 raw[64];
 	} body;
 	struct nmreq_header hdr;
 	void __user *ubody;
+	bool stack;
 	size_t size;
 	long err;
+	u8 goff = 0;
 
 	if (!uarg)
 		return -EINVAL;
@@ -1019,13 +1129,18 @@ static long nm_ioctl_ctrl(struct nm_file *nf, void __user *uarg)
 	memset(&body, 0, sizeof(body));
 	if (size && copy_from_user(&body, ubody, size))
 		return -EFAULT;
-	err = nm_options(hdr.nr_options, size);
+	stack = hdr.nr_reqtype == NETMAP_REQ_REGISTER &&
+		!strncmp(hdr.nr_name, NM_STACK_PREFIX, strlen(NM_STACK_PREFIX));
+	err = nm_options(hdr.nr_options, size, stack, &goff);
 	if (err)
 		return err;
 
 	switch (hdr.nr_reqtype) {
 	case NETMAP_REQ_REGISTER:
-		err = nm_register(nf, hdr.nr_name, &body.reg);
+		err = nm_register(nf, hdr.nr_name, &body.reg, goff);
+		break;
+	case NETMAP_REQ_PST_FD_REG:
+		err = nm_fd_reg(nf, hdr.nr_name, body.fd_reg.fd);
 		break;
 	case NETMAP_REQ_PORT_INFO_GET:
 		err = nm_port_info(nf, hdr.nr_name, &body.info);
@@ -1097,7 +1212,7 @@ static long nm_ioctl_legacy(struct nm_file *nf, unsigned int cmd,
 			reg.nr_flags |= NR_NO_TX_POLL;
 		if (req.nr_ringid & NETMAP_DO_RX_POLL)
 			reg.nr_flags |= NR_DO_RX_POLL;
-		err = nm_register(nf, req.nr_name, &reg);
+		err = nm_register(nf, req.nr_name, &reg, 0);
 		if (err)
 			return err;
 		req.nr_offset = reg.nr_offset;
@@ -1193,9 +1308,11 @@ static struct miscdevice nm_miscdev = {
 static void nm_show_port(struct seq_file *m, struct nm_port *port)
 {
 	u64 syncs[NM_DIRS], slots[NM_DIRS];
+	char name[NETMAP_REQ_IFNAMSIZ];
 	enum nm_txrx d;
 	u32 i;
 
+	nm_port_name(port, name, sizeof(name));
 	for (d = NM_TX; d < NM_DIRS; d++) {
 		syncs[d] = port->total_syncs[d];
 		slots[d] = port->total_slots[d];
@@ -1205,7 +1322,7 @@ static void nm_show_port(struct seq_file *m, struct nm_port *port)
 		}
 	}
 	seq_printf(m, "port %s active=%d users=%u ioctls=%llu polls=%llu txsyncs=%llu txslots=%llu rxsyncs=%llu rxslots=%llu host_drops=%llu\n",
-		   port->netdev->name, port->active, port->users, port->ioctls,
+		   name, port->active, port->users, port->ioctls,
 		   port->polls, syncs[NM_TX], slots[NM_TX], syncs[NM_RX],
 		   slots[NM_RX], port->host_drops);
 	for (d = NM_TX; d < NM_DIRS; d++)
@@ -1216,7 +1333,7 @@ static void nm_show_port(struct seq_file *m, struct nm_port *port)
 			if (!k->host)
 				snprintf(id, sizeof(id), "%u", i);
 			seq_printf(m, "ring %s %s%s users=%u syncs=%llu slots=%llu bad_syncs=%llu head=%u cur=%u tail=%u hwcur=%u hwtail=%u\n",
-				   port->netdev->name, d == NM_TX ? "tx" : "rx",
+				   name, d == NM_TX ? "tx" : "rx",
 				   id, k->users, k->syncs, k->slots, k->bad_syncs,
 				   READ_ONCE(k->ring->head),
 				   READ_ONCE(k->ring->cur),
@@ -1234,6 +1351,12 @@ static int nm_proc_show(struct seq_file *m, void *v)
 	list_for_each_entry(port, &nm_ports, list) {
 		mutex_lock(&port->lock);
 		nm_show_port(m, port);
+		if (port->stack) {
+			mutex_lock(&port->stack->lock);
+			nm_show_port(m, port->stack);
+			nm_stack_show(m, port->stack);
+			mutex_unlock(&port->stack->lock);
+		}
 		mutex_unlock(&port->lock);
 	}
 	mutex_unlock(&nm_ports_lock);
@@ -1248,23 +1371,32 @@ static int __init nm_init(void)
 	nm_mem_layout(&pools);
 	if (!pools.nr_memsize)
 		return -EINVAL;
-	err = misc_register(&nm_miscdev);
+	err = nm_stack_init();
 	if (err)
 		return err;
+	err = misc_register(&nm_miscdev);
+	if (err)
+		goto err_stack;
 	if (!proc_create_single("netmap", 0444, init_net.proc_net,
 				nm_proc_show)) {
 		misc_deregister(&nm_miscdev);
-		return -ENOMEM;
+		err = -ENOMEM;
+		goto err_stack;
 	}
 	pr_info(NM_PFX "API %d, /dev/netmap, region of %llu KiB when in use\n",
 		NETMAP_API, pools.nr_memsize >> 10);
 	return 0;
+
+err_stack:
+	nm_stack_exit();
+	return err;
 }
 
 static void __exit nm_exit(void)
 {
 	remove_proc_entry("netmap", init_net.proc_net);
 	misc_deregister(&nm_miscdev);
+	nm_stack_exit();
 }
 
 module_init(nm_init);

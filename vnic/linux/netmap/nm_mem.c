@@ -17,6 +17,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
+#include <linux/xarray.h>
 
 #include "nm_core.h"
 
@@ -41,6 +42,8 @@ MODULE_PARM_DESC(max_slots, "Slots a ring object holds (default 4096)");
 
 static DEFINE_MUTEX(nm_mem_lock);
 static struct nm_mem *nm_global;
+/* pfn -> region of every buffer page: a driver asks whether a frag is ours */
+static DEFINE_XARRAY(nm_buf_pages);
 
 static int nm_mem_params(struct nm_mem *mem)
 {
@@ -89,9 +92,12 @@ static void nm_mem_free(struct nm_mem *mem)
 	unsigned long i, first_buf_page = mem->buf_pool_ofs >> PAGE_SHIFT;
 
 	if (mem->pages) {
-		for (i = first_buf_page; i < mem->npages; i++)
-			if (mem->pages[i])
-				__free_page(mem->pages[i]);
+		for (i = first_buf_page; i < mem->npages; i++) {
+			if (!mem->pages[i])
+				continue;
+			xa_erase(&nm_buf_pages, page_to_pfn(mem->pages[i]));
+			__free_page(mem->pages[i]);
+		}
 		kvfree(mem->pages);
 	}
 	vfree(mem->objs);
@@ -129,7 +135,9 @@ static struct nm_mem *nm_mem_create(void)
 	/* order-0 pages, each with its own refcount: TCP may hold them */
 	for (; i < mem->npages; i++) {
 		mem->pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
-		if (!mem->pages[i])
+		if (!mem->pages[i] ||
+		    xa_err(xa_store(&nm_buf_pages, page_to_pfn(mem->pages[i]),
+				    mem, GFP_KERNEL)))
 			goto nomem;
 	}
 	/* buffers 0 and 1 are never handed out (spec 4.1) */
@@ -184,11 +192,11 @@ static long nm_map_alloc(struct nm_mem *mem, unsigned long *map, u32 count)
 {
 	unsigned long i;
 
-	spin_lock(&mem->lock);
+	spin_lock_bh(&mem->lock);
 	i = find_first_zero_bit(map, count);
 	if (i < count)
 		__set_bit(i, map);
-	spin_unlock(&mem->lock);
+	spin_unlock_bh(&mem->lock);
 	return i < count ? (long)i : -ENOMEM;
 }
 
@@ -208,9 +216,9 @@ void nm_mem_if_free(struct nm_mem *mem, void *nifp)
 {
 	size_t i = nm_mem_ofs(mem, nifp) / mem->if_size;
 
-	spin_lock(&mem->lock);
+	spin_lock_bh(&mem->lock);
 	__clear_bit(i, mem->if_map);
-	spin_unlock(&mem->lock);
+	spin_unlock_bh(&mem->lock);
 }
 
 struct netmap_ring *nm_mem_ring_alloc(struct nm_mem *mem, u32 nr_slots)
@@ -232,9 +240,9 @@ void nm_mem_ring_free(struct nm_mem *mem, struct netmap_ring *ring)
 	size_t i = (nm_mem_ofs(mem, ring) - mem->ring_pool_ofs) /
 		   mem->ring_size;
 
-	spin_lock(&mem->lock);
+	spin_lock_bh(&mem->lock);
 	__clear_bit(i, mem->ring_map);
-	spin_unlock(&mem->lock);
+	spin_unlock_bh(&mem->lock);
 }
 
 /* a free buffer's index, or 0 (the reserved buffer) if none is left */
@@ -242,13 +250,13 @@ u32 nm_mem_buf_alloc(struct nm_mem *mem)
 {
 	unsigned long i;
 
-	spin_lock(&mem->lock);
+	spin_lock_bh(&mem->lock);
 	i = find_first_zero_bit(mem->buf_map, mem->buf_count);
 	if (i < mem->buf_count) {
 		__set_bit(i, mem->buf_map);
 		mem->free_bufs--;
 	}
-	spin_unlock(&mem->lock);
+	spin_unlock_bh(&mem->lock);
 	return i < mem->buf_count ? i : 0;
 }
 
@@ -261,10 +269,10 @@ void nm_mem_buf_free(struct nm_mem *mem, u32 idx)
 {
 	if (!nm_mem_buf_valid(mem, idx))
 		return;
-	spin_lock(&mem->lock);
+	spin_lock_bh(&mem->lock);
 	if (__test_and_clear_bit(idx, mem->buf_map))
 		mem->free_bufs++;
-	spin_unlock(&mem->lock);
+	spin_unlock_bh(&mem->lock);
 }
 
 /* @idx must be below buf_count */
@@ -276,6 +284,26 @@ void *nm_mem_buf_addr(struct nm_mem *mem, u32 idx)
 	return page_address(mem->pages[page]) +
 	       (idx % NM_BUFS_PER_PAGE) * NM_BUF_SIZE;
 }
+
+/* the page holding buffer @idx (below buf_count) */
+struct page *nm_mem_buf_page(struct nm_mem *mem, u32 idx)
+{
+	return mem->pages[(mem->buf_pool_ofs >> PAGE_SHIFT) +
+			  idx / NM_BUFS_PER_PAGE];
+}
+
+/**
+ * nm_page_in_region - is @page one of the region's buffer pages?
+ * @page: e.g. a frag of a frame the driver is about to send
+ *
+ * Lets a driver count the frames that go out of netmap buffers with no
+ * copy (StackMap's zero-copy TX), rather than assume it.  Any context.
+ */
+bool nm_page_in_region(struct page *page)
+{
+	return xa_load(&nm_buf_pages, page_to_pfn(page));
+}
+EXPORT_SYMBOL_GPL(nm_page_in_region);
 
 /* bus addresses of the buffer pages for @dev: one mapping per page, once */
 dma_addr_t *nm_mem_dma_map(struct nm_mem *mem, struct device *dev)
@@ -337,10 +365,10 @@ void nm_mem_show(struct seq_file *m)
 	mutex_lock(&nm_mem_lock);
 	mem = nm_global;
 	if (mem) {
-		spin_lock(&mem->lock);
+		spin_lock_bh(&mem->lock);
 		seq_printf(m, "region users=%u size=%zu buffers=%u free_buffers=%u\n",
 			   mem->users, mem->size, mem->buf_count, mem->free_bufs);
-		spin_unlock(&mem->lock);
+		spin_unlock_bh(&mem->lock);
 	} else {
 		seq_puts(m, "region users=0\n");
 	}

@@ -134,6 +134,19 @@ enum {
 	NETMAP_REQ_SYNC_KLOOP_START,
 	NETMAP_REQ_SYNC_KLOOP_STOP,
 	NETMAP_REQ_CSB_ENABLE,
+	/* PASTE/StackMap (stackmap-api 3, 4): only FD_REG is ringlab's */
+	NETMAP_REQ_PST_ATTACH,
+	NETMAP_REQ_PST_DETACH,
+	NETMAP_REQ_PST_FD_REG,
+};
+
+/* options (spec 3.7); stack ports accept OFFSETS, nothing else does */
+enum {
+	NETMAP_REQ_OPT_EXTMEM = 1,
+	NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS,
+	NETMAP_REQ_OPT_CSB,
+	NETMAP_REQ_OPT_SYNC_KLOOP_MODE,
+	NETMAP_REQ_OPT_OFFSETS,
 };
 
 struct nmreq_option {
@@ -195,6 +208,42 @@ struct nmreq_port_info_get {
 	__u16 nr_mem_id;
 	__u16 pad[3];
 };
+
+/* NETMAP_REQ_OPT_OFFSETS: per-slot offsets in the low bits of slot.ptr */
+struct nmreq_opt_offsets {
+	struct nmreq_option nro_opt;
+	__u64 nro_max_offset;
+	__u64 nro_initial_offset;
+	__u32 nro_offset_bits;
+	__u32 nro_tx_align;
+	__u64 nro_min_gap;
+};
+
+/* ------------------------------------------------------------------ */
+/* StackMap: stack ports ("stack:eth0"), stackmap-api 4, 5 and 12      */
+/* ------------------------------------------------------------------ */
+
+#define NM_STACK_PREFIX	"stack:"
+
+/* NETMAP_REQ_PST_FD_REG: attach a connected TCP socket to the port */
+struct nmreq_pst_fd_reg {
+	__s32 fd;
+	__u32 pad1;
+};
+
+/*
+ * A stack port's slot.ptr (PASTE's layout): bits 0-7 the generic offset
+ * (where the slot's data area starts in the buffer), bits 8-39 the socket's
+ * fd, bits 40-49 doff, the data offset within that area.  The data is
+ * len - doff bytes at buffer + offset + doff; len == doff after data is
+ * end of stream (FIN or RST).
+ */
+#define NM_PST_OFFSET_MASK	0x00000000000000ffULL
+#define NM_PST_FD_MASK		0x000000ffffffff00ULL
+#define NM_PST_FD_SHIFT		8
+#define NM_PST_DOFF_MASK	0x0003ff0000000000ULL
+#define NM_PST_DOFF_SHIFT	40
+#define NM_PST_DOFF_MAX		1023
 
 struct nmreq_port_hdr {
 	__u32 nr_hdr_len;
@@ -271,6 +320,10 @@ NETMAP_ABI_CHECK(sizeof(struct nmreq_port_info_get) == 32);
 NETMAP_ABI_CHECK(sizeof(struct nmreq_pools_info) == 64);
 NETMAP_ABI_CHECK(sizeof(struct nmreq_option) == 24);
 NETMAP_ABI_CHECK(sizeof(struct nmreq) == 60);
+NETMAP_ABI_CHECK(sizeof(struct nmreq_opt_offsets) == 56);
+NETMAP_ABI_CHECK(sizeof(struct nmreq_pst_fd_reg) == 8);
+NETMAP_ABI_CHECK(NETMAP_REQ_PST_FD_REG == 18);
+NETMAP_ABI_CHECK(NETMAP_REQ_OPT_OFFSETS == 5);
 NETMAP_ABI_CHECK(NIOCCTRL == 0xC0586997u);
 NETMAP_ABI_CHECK(NIOCREGIF == 0xC03C6992u);
 #undef NETMAP_ABI_CHECK

@@ -86,6 +86,34 @@
  * The slot after i.  A compare, not "% num_slots": rings need not be a
  * power of two, and a division per packet is what netmap avoids.
  */
+/* a stack port's slot: the socket it carries data of, and where the data starts */
+static inline int32_t nm_pst_getfd(const struct netmap_slot *slot)
+{
+	return (int32_t)((slot->ptr & NM_PST_FD_MASK) >> NM_PST_FD_SHIFT);
+}
+
+static inline void nm_pst_setfd(struct netmap_slot *slot, int32_t fd)
+{
+	slot->ptr = (slot->ptr & ~NM_PST_FD_MASK) |
+		    (((uint64_t)(uint32_t)fd << NM_PST_FD_SHIFT) & NM_PST_FD_MASK);
+}
+
+static inline uint32_t nm_pst_getdoff(const struct netmap_slot *slot)
+{
+	return (uint32_t)((slot->ptr & NM_PST_DOFF_MASK) >> NM_PST_DOFF_SHIFT);
+}
+
+static inline void nm_pst_setdoff(struct netmap_slot *slot, uint32_t doff)
+{
+	slot->ptr = (slot->ptr & ~NM_PST_DOFF_MASK) |
+		    (((uint64_t)doff << NM_PST_DOFF_SHIFT) & NM_PST_DOFF_MASK);
+}
+
+static inline void nm_pst_reset_fddoff(struct netmap_slot *slot)
+{
+	slot->ptr &= ~(NM_PST_FD_MASK | NM_PST_DOFF_MASK);
+}
+
 static inline uint32_t nm_ring_next(const struct netmap_ring *ring,
 				    uint32_t i)
 {

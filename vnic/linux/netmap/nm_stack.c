@@ -1,0 +1,815 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nm_stack.c - StackMap: the kernel's TCP for protocol work, netmap rings
+ * for the data (stackmap-api.md, "spec" here; section 12 is the mechanism)
+ *
+ * A stack port, "stack:eth0", is a netmap port of its own beside the NIC's
+ * port: one TX and one RX ring in the shared region, no hardware behind
+ * them.  A program makes its connections with ordinary sockets (listen,
+ * accept, connect) and attaches each one to the port (NETMAP_REQ_PST_FD_REG);
+ * from then on the data of all of them moves through the port's rings, one
+ * system call per batch, each slot naming its socket's fd in slot.ptr.
+ *
+ * TX, no copy: every slot is handed to its socket's TCP with
+ * tcp_sendmsg_locked(MSG_ZEROCOPY) over a bio_vec of the buffer's page and
+ * a ubuf_info of ours.  TCP puts the page itself in its segments (the NIC
+ * DMAs from the netmap buffer; its TX checksum offload keeps the frags
+ * unshared, spec 12) and keeps it until the data is acknowledged, so the
+ * slot gets a fresh buffer (NS_BUF_CHANGED) and the old one goes back to
+ * the pool when the ubuf_info's last reference is dropped.  A socket whose
+ * send buffer is full stops the sync at its slot; the next sync retries.
+ *
+ * RX, copy (spec 12 "v1"): the sockets' data_ready callbacks flag them and
+ * wake the port; rxsync runs tcp_read_sock on each flagged socket, which
+ * copies what TCP accepted into free RX slots and tells TCP it was read
+ * (window updates, ACKs).  End of stream is a slot with len == doff.
+ *
+ * Kernel state never lives in the buffers (the program can write them): a
+ * buffer's ubuf_info is in stack->bufs[buf_idx].  The socket callbacks and
+ * the completion run in softirq: they set bits, free a buffer to the pool
+ * (a BH-safe lock) and wake; rings change only inside a sync.  Retransmit
+ * queues may hold buffers for minutes: each held buffer keeps a reference
+ * to the stack and to this module, so neither goes before TCP lets go.
+ */
+
+#include <linux/bvec.h>
+#include <linux/file.h>
+#include <linux/module.h>
+#include <linux/net.h>
+#include <linux/rcupdate.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <net/inet_connection_sock.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+#include <net/transp_v6.h>
+
+#include "nm_core.h"
+
+static unsigned int stack_slots = 1024;
+module_param(stack_slots, uint, 0444);
+MODULE_PARM_DESC(stack_slots, "Slots of a stack port's TX and RX ring (default 1024)");
+
+#define NM_PST_FD_MIN	3	/* PASTE: 0-2 are never sockets to attach */
+#define NM_PST_FD_MAX	65535
+
+enum nm_stack_buf_state { NM_BUF_IDLE, NM_BUF_SENDING, NM_BUF_HELD };
+
+/**
+ * struct nm_stack_buf - a TX buffer while TCP has (part of) it
+ * @ubuf: TCP's handle: one reference per segment and one of ours
+ * @stack: whose pool the buffer returns to
+ * @idx: the buffer
+ * @state: IDLE in a ring; SENDING partly handed to TCP (the slot still in
+ *	the ring, our reference held); HELD swapped out, TCP's alone
+ */
+struct nm_stack_buf {
+	struct ubuf_info ubuf;
+	struct nm_stack *stack;
+	u32 idx;
+	enum nm_stack_buf_state state;
+};
+
+/* a socket's flags */
+#define NM_SOCK_READY	0	/* data, space or a state change to look at */
+#define NM_SOCK_EOF	1	/* the end-of-stream slot has been given */
+
+/**
+ * struct nm_stack_sock - one attached TCP socket
+ * @sk: the socket (one reference of ours)
+ * @stack: its stack
+ * @fd: the program's fd for it, as slots name it
+ * @flags: NM_SOCK_*
+ * @data_ready: the socket's own callbacks, put back on detach
+ * @write_space: likewise
+ * @state_change: likewise
+ * @rcu: freed after the callbacks that may still see it
+ */
+struct nm_stack_sock {
+	struct sock *sk;
+	struct nm_stack *stack;
+	int fd;
+	unsigned long flags;
+	void (*data_ready)(struct sock *sk);
+	void (*write_space)(struct sock *sk);
+	void (*state_change)(struct sock *sk);
+	struct rcu_head rcu;
+};
+
+/**
+ * struct nm_stack - the StackMap side of one stack port
+ * @port: the stack port (a reference held until the stack is freed)
+ * @ref: one for the port's NIC attachment, one per held buffer
+ * @mem: the region, held as long as buffers may come back to it
+ * @socks: fd -> struct nm_stack_sock; changed only with no sync running
+ * @bufs: per buffer index, the TX buffers' TCP state
+ * @goff: the generic offset of every slot (NETMAP_REQ_OPT_OFFSETS)
+ * @tx_partial: bytes of the slot at TX hwcur already given to TCP
+ * @tx_partial_idx: that slot's buffer
+ * @rx_next: the fd rxsync serves first (round robin)
+ * @release: frees the stack in process context (nm_mem_put sleeps)
+ *
+ * Counters, for /proc/net/netmap: the sync's own are plain (one sync per
+ * ring at a time), the completion's atomic.
+ */
+struct nm_stack {
+	struct nm_port *port;
+	struct kref ref;
+	struct nm_mem *mem;
+	struct xarray socks;
+	struct nm_stack_buf *bufs;
+	u8 goff;
+	u32 tx_partial, tx_partial_idx;
+	unsigned long rx_next;
+	struct work_struct release;
+
+	u64 tx_slots, tx_zerocopy, tx_copied, tx_eagain, tx_no_spare;
+	u64 tx_dropped, rx_slots, rx_bytes, rx_eof;
+	atomic_t held;
+	atomic64_t completions, copied_late;
+};
+
+static struct workqueue_struct *nm_stack_wq;
+
+static inline struct nm_stack *nm_stack_of(const struct nm_port *port)
+{
+	return port->driver;
+}
+
+static u64 nm_pst_ptr(int fd, u32 doff, u8 goff)
+{
+	return ((u64)(u32)fd << NM_PST_FD_SHIFT & NM_PST_FD_MASK) |
+	       ((u64)doff << NM_PST_DOFF_SHIFT & NM_PST_DOFF_MASK) | goff;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifetime                                                            */
+/* ------------------------------------------------------------------ */
+
+static void nm_stack_release_work(struct work_struct *work)
+{
+	struct nm_stack *stack = container_of(work, struct nm_stack, release);
+
+	synchronize_rcu();	/* socket callbacks that still saw us */
+	nm_mem_put(stack->mem);
+	kvfree(stack->bufs);
+	xa_destroy(&stack->socks);
+	nm_port_put(stack->port);
+	kfree(stack);
+}
+
+static void nm_stack_free(struct kref *ref)
+{
+	struct nm_stack *stack = container_of(ref, struct nm_stack, ref);
+
+	queue_work(nm_stack_wq, &stack->release);
+}
+
+static void nm_stack_put(struct nm_stack *stack)
+{
+	kref_put(&stack->ref, nm_stack_free);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sockets: attach, the callbacks, detach                              */
+/* ------------------------------------------------------------------ */
+
+static struct nm_stack_sock *nm_sock_of(struct sock *sk)
+{
+	return rcu_dereference_sk_user_data(sk);
+}
+
+/* softirq or process context: flag the socket, wake the port's readers */
+static void nm_stack_data_ready(struct sock *sk)
+{
+	struct nm_stack_sock *ss;
+
+	rcu_read_lock();
+	ss = nm_sock_of(sk);
+	if (ss) {
+		set_bit(NM_SOCK_READY, &ss->flags);
+		wake_up(&ss->stack->port->wq[NM_RX]);
+	}
+	rcu_read_unlock();
+}
+
+static void nm_stack_write_space(struct sock *sk)
+{
+	struct nm_stack_sock *ss;
+
+	rcu_read_lock();
+	ss = nm_sock_of(sk);
+	if (ss) {
+		wake_up(&ss->stack->port->wq[NM_TX]);
+		ss->write_space(sk);
+	}
+	rcu_read_unlock();
+}
+
+static void nm_stack_state_change(struct sock *sk)
+{
+	struct nm_stack_sock *ss;
+
+	rcu_read_lock();
+	ss = nm_sock_of(sk);
+	if (ss) {
+		set_bit(NM_SOCK_READY, &ss->flags);
+		wake_up(&ss->stack->port->wq[NM_RX]);
+		ss->state_change(sk);
+	}
+	rcu_read_unlock();
+}
+
+/* the socket's own callbacks back; no sync running */
+static void nm_stack_sock_detach(struct nm_stack_sock *ss)
+{
+	struct sock *sk = ss->sk;
+
+	write_lock_bh(&sk->sk_callback_lock);
+	sk->sk_data_ready = ss->data_ready;
+	sk->sk_write_space = ss->write_space;
+	sk->sk_state_change = ss->state_change;
+	rcu_assign_sk_user_data(sk, NULL);
+	write_unlock_bh(&sk->sk_callback_lock);
+	sock_put(sk);
+	kfree_rcu(ss, rcu);
+}
+
+/* spec 12: plain TCP only, no kTLS or other ULP, no sockmap, MPTCP */
+static bool nm_stack_sock_ok(struct sock *sk)
+{
+	if (sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP)
+		return false;
+	if (sk->sk_prot != &tcp_prot &&
+	    (!IS_ENABLED(CONFIG_IPV6) || sk->sk_prot != &tcpv6_prot))
+		return false;
+	if (inet_csk(sk)->icsk_ulp_ops)
+		return false;
+	return (1 << sk->sk_state) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT);
+}
+
+/**
+ * nm_stack_attach - NETMAP_REQ_PST_FD_REG: the socket @fd joins the port
+ * @port: a bound stack port
+ * @fd: the program's descriptor of a connected TCP socket
+ *
+ * Errors as PASTE's (spec 4): EINVAL for a bad fd or socket, ENOMEM for
+ * an fd beyond NM_PST_FD_MAX, EBUSY when the socket is already attached.
+ * An fd the program closed and reused replaces its old entry.
+ *
+ * Return: 0 or -errno.
+ */
+int nm_stack_attach(struct nm_port *port, int fd)
+{
+	struct nm_stack *stack = nm_stack_of(port);
+	struct nm_stack_sock *ss, *old;
+	struct socket *sock;
+	struct sock *sk;
+	int err;
+
+	if (fd < NM_PST_FD_MIN)
+		return -EINVAL;
+	if (fd > NM_PST_FD_MAX)
+		return -ENOMEM;
+	sock = sockfd_lookup(fd, &err);
+	if (!sock)
+		return -EINVAL;
+	sk = sock->sk;
+	err = -EINVAL;
+	if (!sk || !nm_stack_sock_ok(sk))
+		goto out;
+	err = -ENOMEM;
+	ss = kzalloc(sizeof(*ss), GFP_KERNEL);
+	if (!ss)
+		goto out;
+
+	down_write(&port->sync_lock);	/* no sync walks the table now */
+	err = -ENXIO;
+	if (port->dead || !port->active)
+		goto err_unlock;
+	old = xa_load(&stack->socks, fd);
+	err = -EBUSY;
+	if (old && old->sk == sk)
+		goto err_unlock;
+
+	if (READ_ONCE(sk->sk_user_data))	/* another port, or another user */
+		goto err_unlock;
+	err = xa_err(xa_store(&stack->socks, fd, ss, GFP_KERNEL));
+	if (err)
+		goto err_unlock;
+	if (old)
+		nm_stack_sock_detach(old);
+
+	write_lock_bh(&sk->sk_callback_lock);
+	ss->sk = sk;
+	ss->stack = stack;
+	ss->fd = fd;
+	ss->data_ready = sk->sk_data_ready;
+	ss->write_space = sk->sk_write_space;
+	ss->state_change = sk->sk_state_change;
+	sock_hold(sk);
+	/* what arrived before the attach is read at the next rxsync */
+	set_bit(NM_SOCK_READY, &ss->flags);
+	rcu_assign_sk_user_data(sk, ss);
+	sk->sk_data_ready = nm_stack_data_ready;
+	sk->sk_write_space = nm_stack_write_space;
+	sk->sk_state_change = nm_stack_state_change;
+	write_unlock_bh(&sk->sk_callback_lock);
+	up_write(&port->sync_lock);
+
+	tcp_sock_set_nodelay(sk);	/* a slot is a message: send it now */
+	wake_up(&port->wq[NM_RX]);
+	sockfd_put(sock);
+	return 0;
+
+err_unlock:
+	up_write(&port->sync_lock);
+	kfree(ss);
+out:
+	sockfd_put(sock);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* TX                                                                  */
+/* ------------------------------------------------------------------ */
+
+/* softirq or process context: TCP (or we) let go of a reference */
+static void nm_stack_complete(struct sk_buff *skb, struct ubuf_info *uarg,
+			      bool zerocopy_success)
+{
+	struct nm_stack_buf *buf = container_of(uarg, struct nm_stack_buf, ubuf);
+	struct nm_stack *stack = buf->stack;
+
+	if (!zerocopy_success)	/* e.g. a packet tap copied the frags */
+		atomic64_inc(&stack->copied_late);
+	if (!refcount_dec_and_test(&uarg->refcnt))
+		return;
+	/* only a HELD buffer loses its last reference: ours went last */
+	WRITE_ONCE(buf->state, NM_BUF_IDLE);
+	nm_mem_buf_free(stack->mem, buf->idx);
+	atomic_dec(&stack->held);
+	atomic64_inc(&stack->completions);
+	wake_up(&stack->port->wq[NM_TX]);
+	nm_stack_put(stack);
+	module_put(THIS_MODULE);
+}
+
+static const struct ubuf_info_ops nm_stack_ubuf_ops = {
+	.complete = nm_stack_complete,
+};
+
+/* what one slot asks for, checked */
+struct nm_stack_tx {
+	struct nm_stack_sock *ss;
+	u32 idx, goff, doff, len;
+};
+
+enum nm_stack_tx_verdict { NM_TX_SEND, NM_TX_EMPTY, NM_TX_DROP };
+
+static int nm_slot_fd(const struct netmap_slot *slot)
+{
+	return (READ_ONCE(slot->ptr) & NM_PST_FD_MASK) >> NM_PST_FD_SHIFT;
+}
+
+static enum nm_stack_tx_verdict
+nm_stack_tx_parse(struct nm_stack *stack, struct nm_kring *kring,
+		  struct netmap_slot *slot, struct nm_stack_tx *tx)
+{
+	u64 ptr = READ_ONCE(slot->ptr);
+
+	tx->idx = READ_ONCE(slot->buf_idx);
+	tx->len = READ_ONCE(slot->len);
+	tx->goff = ptr & NM_PST_OFFSET_MASK;
+	tx->doff = (ptr & NM_PST_DOFF_MASK) >> NM_PST_DOFF_SHIFT;
+	if (tx->len <= tx->doff)
+		return NM_TX_EMPTY;
+	tx->ss = xa_load(&stack->socks, nm_slot_fd(slot));
+	if (!tx->ss)
+		return NM_TX_DROP;	/* PASTE too skips an unknown fd */
+	if (!nm_mem_buf_valid(stack->mem, tx->idx) ||
+	    tx->goff + tx->len > NM_BUF_SIZE ||
+	    stack->bufs[tx->idx].state == NM_BUF_HELD) {
+		pr_warn_ratelimited(NM_PFX "stack:%s tx: slot %td: bad buffer %u, offset %u or length %u\n",
+				    kring->port->netdev->name,
+				    slot - kring->ring->slot, tx->idx,
+				    tx->goff, tx->len);
+		return NM_TX_DROP;
+	}
+	return NM_TX_SEND;
+}
+
+/*
+ * The half-sent slot's buffer is leaving the ring (the port closes, or the
+ * program put another buffer in the slot): TCP keeps the part it has, and
+ * the buffer comes back when it lets go, as a sent one does.
+ */
+static void nm_stack_hold_partial(struct nm_stack *stack)
+{
+	struct nm_stack_buf *buf = &stack->bufs[stack->tx_partial_idx];
+
+	stack->tx_partial = 0;
+	buf->state = NM_BUF_HELD;
+	atomic_inc(&stack->held);
+	kref_get(&stack->ref);
+	__module_get(THIS_MODULE);
+	net_zcopy_put(&buf->ubuf);	/* our reference */
+}
+
+/*
+ * Hand the rest of one slot to TCP, socket locked.  Return: 0 when the
+ * slot is done with (sent, or refused for good and dropped), -EAGAIN when
+ * the socket cannot take more now (the sync stops at this slot).
+ */
+static int nm_stack_tx_slot(struct nm_stack *stack, struct nm_kring *kring,
+			    struct netmap_slot *slot, struct nm_stack_tx *tx,
+			    bool more)
+{
+	struct nm_stack_buf *buf = &stack->bufs[tx->idx];
+	u32 done = stack->tx_partial, size = tx->len - tx->doff - done;
+	struct sock *sk = tx->ss->sk;
+	struct msghdr msg = {};
+	struct bio_vec bvec;
+	u32 spare;
+	int sent;
+
+	if (!READ_ONCE(sk->sk_socket) ||
+	    !((1 << sk->sk_state) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT))) {
+		sent = -EPIPE;	/* closed by the program or by the peer */
+		goto refused;
+	}
+	/* the slot's next buffer, taken first: a sent slot must get one */
+	spare = nm_mem_buf_alloc(stack->mem);
+	if (!spare) {
+		stack->tx_no_spare++;
+		return -EAGAIN;
+	}
+	if (buf->state == NM_BUF_IDLE) {
+		buf->ubuf.ops = &nm_stack_ubuf_ops;
+		buf->ubuf.flags = SKBFL_ZEROCOPY_FRAG | SKBFL_DONT_ORPHAN;
+		refcount_set(&buf->ubuf.refcnt, 1);	/* ours */
+		buf->stack = stack;
+		buf->idx = tx->idx;
+		buf->state = NM_BUF_SENDING;
+	}
+	bvec_set_page(&bvec, nm_mem_buf_page(stack->mem, tx->idx), size,
+		      (tx->idx % NM_BUFS_PER_PAGE) * NM_BUF_SIZE + tx->goff +
+		      tx->doff + done);
+	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, &bvec, 1, size);
+	msg.msg_flags = MSG_ZEROCOPY | MSG_DONTWAIT | (more ? MSG_MORE : 0);
+	msg.msg_ubuf = &buf->ubuf;
+	sent = tcp_sendmsg_locked(sk, &msg, size);
+
+	if (sent >= 0 && sent < size) {		/* the send buffer filled up */
+		stack->tx_partial += sent;
+		stack->tx_partial_idx = tx->idx;
+		sent = -EAGAIN;
+	}
+	if (sent < 0 && (sent == -EAGAIN || done)) {
+		nm_mem_buf_free(stack->mem, spare);
+		if (sent == -EAGAIN) {
+			stack->tx_eagain++;
+			return -EAGAIN;
+		}
+		/* an error after part of the slot went: TCP has that part */
+	} else if (sent < 0) {
+		nm_mem_buf_free(stack->mem, spare);
+		buf->state = NM_BUF_IDLE;	/* nothing of it was taken */
+		goto refused;
+	}
+
+	stack->tx_partial = 0;
+	stack->tx_slots++;
+	if (refcount_read(&buf->ubuf.refcnt) == 1) {
+		/* TCP copied (no scatter-gather on the route): keep it */
+		buf->state = NM_BUF_IDLE;
+		nm_mem_buf_free(stack->mem, spare);
+		stack->tx_copied++;
+		return 0;
+	}
+	/* TCP holds the page: the buffer leaves the ring until it lets go */
+	buf->state = NM_BUF_HELD;
+	atomic_inc(&stack->held);
+	kref_get(&stack->ref);
+	__module_get(THIS_MODULE);
+	WRITE_ONCE(slot->buf_idx, spare);
+	WRITE_ONCE(slot->flags, READ_ONCE(slot->flags) | NS_BUF_CHANGED);
+	stack->tx_zerocopy++;
+	net_zcopy_put(&buf->ubuf);	/* our reference */
+	return 0;
+
+refused:
+	stack->tx_dropped++;
+	return 0;
+}
+
+/*
+ * Slots [hwcur, rhead) go to their sockets in ring order, each socket
+ * locked once for a run of its slots (MSG_MORE but on the run's last).
+ * Everything up to the first refused slot is consumed: hwcur moves there
+ * and every other slot is the program's again (tail = hwcur - 1).
+ */
+static int nm_stack_txsync(struct nm_kring *kring, unsigned int flags)
+{
+	struct nm_stack *stack = nm_stack_of(kring->port);
+	struct netmap_ring *ring = kring->ring;
+	struct sock *locked = NULL;
+	u32 i = kring->hwcur;
+
+	while (i != kring->rhead) {
+		struct netmap_slot *slot = &ring->slot[i];
+		u32 next = nm_next(kring, i);
+		enum nm_stack_tx_verdict verdict;
+		struct nm_stack_tx tx;
+		bool more;
+
+		if (stack->tx_partial &&
+		    READ_ONCE(slot->buf_idx) != stack->tx_partial_idx)
+			nm_stack_hold_partial(stack);
+		verdict = nm_stack_tx_parse(stack, kring, slot, &tx);
+		if (verdict != NM_TX_SEND) {
+			stack->tx_dropped += verdict == NM_TX_DROP;
+			i = next;
+			continue;
+		}
+		if (locked != tx.ss->sk) {
+			if (locked)
+				release_sock(locked);
+			locked = tx.ss->sk;
+			lock_sock(locked);
+		}
+		more = next != kring->rhead &&
+		       nm_slot_fd(&ring->slot[next]) == tx.ss->fd;
+		if (nm_stack_tx_slot(stack, kring, slot, &tx, more))
+			break;
+		i = next;
+	}
+	if (locked)
+		release_sock(locked);	/* also runs TCP's backlog: ACKs */
+	kring->hwcur = i;
+	kring->hwtail = nm_prev(kring, i);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* RX                                                                  */
+/* ------------------------------------------------------------------ */
+
+struct nm_stack_rx {
+	struct nm_stack *stack;
+	struct nm_kring *kring;
+	int fd;
+	u32 avail;	/* free slots left */
+};
+
+/* tcp_read_sock's actor: copy [offset, offset + len) of @skb into slots */
+static int nm_stack_rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
+			     unsigned int offset, size_t len)
+{
+	struct nm_stack_rx *rx = desc->arg.data;
+	struct nm_kring *kring = rx->kring;
+	u32 room = NM_BUF_SIZE - rx->stack->goff;
+	size_t copied = 0;
+
+	while (copied < len && rx->avail) {
+		struct netmap_slot *slot = &kring->ring->slot[kring->hwtail];
+		u32 n = min_t(size_t, len - copied, room);
+
+		if (skb_copy_bits(skb, offset + copied,
+				  nm_slot_addr(kring, slot) + rx->stack->goff, n))
+			break;
+		slot->len = n;
+		slot->ptr = nm_pst_ptr(rx->fd, 0, rx->stack->goff);
+		slot->flags = 0;
+		kring->hwtail = nm_next(kring, kring->hwtail);
+		rx->avail--;
+		rx->stack->rx_slots++;
+		rx->stack->rx_bytes += n;
+		copied += n;
+	}
+	desc->count = rx->avail;	/* 0 stops tcp_read_sock */
+	return copied;
+}
+
+/* one socket: its data into slots, then its end of stream */
+static void nm_stack_rx_sock(struct nm_stack_rx *rx, struct nm_stack_sock *ss)
+{
+	struct sock *sk = ss->sk;
+	read_descriptor_t desc = { .arg.data = rx, .count = rx->avail };
+
+	if (!READ_ONCE(sk->sk_socket))
+		return;		/* the program closed it: nobody to read for */
+	rx->fd = ss->fd;
+	lock_sock(sk);
+	if (!test_bit(NM_SOCK_EOF, &ss->flags))
+		tcp_read_sock(sk, &desc, nm_stack_rx_actor);
+	if (!skb_queue_empty(&sk->sk_receive_queue) || !rx->avail) {
+		set_bit(NM_SOCK_READY, &ss->flags);	/* more next time */
+	} else if ((READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN) &&
+		   !test_and_set_bit(NM_SOCK_EOF, &ss->flags)) {
+		/* FIN or RST, after the last byte: one slot with len == doff */
+		struct netmap_slot *slot = &rx->kring->ring->slot[rx->kring->hwtail];
+
+		slot->len = 0;
+		slot->ptr = nm_pst_ptr(ss->fd, 0, rx->stack->goff);
+		slot->flags = 0;
+		rx->kring->hwtail = nm_next(rx->kring, rx->kring->hwtail);
+		rx->avail--;
+		rx->stack->rx_eof++;
+	}
+	release_sock(sk);
+}
+
+/* serve @ss if flagged; false when the ring is full (@fd goes first next) */
+static bool nm_stack_rx_ready(struct nm_stack_rx *rx, struct nm_stack_sock *ss,
+			      unsigned long fd)
+{
+	if (!rx->avail) {
+		rx->stack->rx_next = fd;
+		return false;
+	}
+	if (test_and_clear_bit(NM_SOCK_READY, &ss->flags))
+		nm_stack_rx_sock(rx, ss);
+	rx->stack->rx_next = fd + 1;
+	return true;
+}
+
+/*
+ * Slots [hwcur, rhead) are the program's no more; every flagged socket
+ * then fills free slots from hwtail on, one socket after the other (a
+ * socket's slots are an in-order piece of its stream).  One slot stays
+ * empty so that a full ring is not an empty one.
+ */
+static int nm_stack_rxsync(struct nm_kring *kring, unsigned int flags)
+{
+	struct nm_stack *stack = nm_stack_of(kring->port);
+	struct nm_stack_rx rx = { .stack = stack, .kring = kring };
+	struct nm_stack_sock *ss;
+	unsigned long fd;
+
+	kring->hwcur = kring->rhead;
+	rx.avail = nm_distance(kring, kring->hwtail, nm_prev(kring, kring->hwcur));
+	/* from rx_next to the end, then from the start: nobody starves */
+	xa_for_each_start(&stack->socks, fd, ss, stack->rx_next)
+		if (!nm_stack_rx_ready(&rx, ss, fd))
+			return 0;
+	xa_for_each_range(&stack->socks, fd, ss, 0, stack->rx_next - 1)
+		if (!nm_stack_rx_ready(&rx, ss, fd))
+			return 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The port                                                            */
+/* ------------------------------------------------------------------ */
+
+/* reg: on, the slots start at the generic offset; off, sockets go back */
+static int nm_stack_reg(struct nm_port *port, bool on)
+{
+	struct nm_stack *stack = nm_stack_of(port);
+	struct nm_stack_sock *ss;
+	unsigned long fd;
+	enum nm_txrx d;
+	u32 s;
+
+	if (on) {
+		stack->tx_partial = 0;
+		for (d = NM_TX; d < NM_DIRS; d++) {
+			struct nm_kring *kring = &(d == NM_TX ? port->tx_rings :
+						   port->rx_rings)[0];
+
+			kring->ring->offset_mask = NM_PST_OFFSET_MASK;
+			for (s = 0; s < kring->nr_slots; s++)
+				kring->ring->slot[s].ptr = stack->goff;
+		}
+		return 0;
+	}
+	xa_for_each(&stack->socks, fd, ss) {
+		xa_erase(&stack->socks, fd);
+		nm_stack_sock_detach(ss);
+	}
+	if (stack->tx_partial) {
+		struct netmap_slot *slot =
+			&port->tx_rings[0].ring->slot[port->tx_rings[0].hwcur];
+
+		/* not freed with the ring: it is TCP's */
+		if (slot->buf_idx == stack->tx_partial_idx)
+			slot->buf_idx = 0;
+		nm_stack_hold_partial(stack);
+	}
+	return 0;
+}
+
+static void nm_stack_arm_irq(struct nm_kring *kring)
+{
+	/* nothing to arm: the sockets' callbacks wake poll() */
+}
+
+static const struct nm_port_ops nm_stack_ops = {
+	.reg = nm_stack_reg,
+	.txsync = nm_stack_txsync,
+	.rxsync = nm_stack_rxsync,
+	.arm_irq = nm_stack_arm_irq,
+};
+
+/**
+ * nm_stack_port - the stack port of @nic, created on first use
+ * @nic: a NIC's port, its lock held
+ * @goff: the generic offset asked for by the first program to register
+ *
+ * Return: the stack port (with a reference), or an ERR_PTR.
+ */
+struct nm_port *nm_stack_port(struct nm_port *nic, u8 goff)
+{
+	struct nm_stack *stack;
+	struct nm_port *port;
+	struct nm_mem *mem;
+
+	if (nic->stack) {
+		kref_get(&nic->stack->ref);
+		return nic->stack;
+	}
+	if (stack_slots < 64 || stack_slots > 4096)
+		return ERR_PTR(-EINVAL);
+	stack = kzalloc(sizeof(*stack), GFP_KERNEL);
+	if (!stack)
+		return ERR_PTR(-ENOMEM);
+	mem = nm_mem_get();
+	if (IS_ERR(mem)) {
+		kfree(stack);
+		return ERR_CAST(mem);
+	}
+	stack->mem = mem;
+	stack->bufs = kvcalloc(mem->buf_count, sizeof(*stack->bufs),
+			       GFP_KERNEL);
+	port = nm_port_alloc(nic->netdev, NULL, nic->owner, &nm_stack_ops,
+			     stack);
+	if (!stack->bufs || !port) {
+		kfree(port);
+		kvfree(stack->bufs);
+		nm_mem_put(mem);
+		kfree(stack);
+		return ERR_PTR(-ENOMEM);
+	}
+	port->stack_port = true;
+	port->num_tx_rings = 1;
+	port->num_rx_rings = 1;
+	port->num_tx_desc = stack_slots;
+	port->num_rx_desc = stack_slots;
+	stack->port = port;
+	stack->goff = goff;
+	kref_init(&stack->ref);		/* the NIC's */
+	xa_init(&stack->socks);
+	atomic_set(&stack->held, 0);
+	INIT_WORK(&stack->release, nm_stack_release_work);
+	kref_get(&port->ref);		/* the stack's, put when it is freed */
+	nic->stack = port;
+	kref_get(&port->ref);		/* the caller's */
+	return port;
+}
+
+/* the NIC is going: its stack port dies with it; held buffers live on */
+void nm_stack_detach(struct nm_port *nic)
+{
+	struct nm_port *port = nic->stack;
+
+	if (!port)
+		return;
+	nic->stack = NULL;
+	nm_port_kill(port);
+	nm_stack_put(nm_stack_of(port));
+}
+
+/* /proc/net/netmap: one line per stack port */
+void nm_stack_show(struct seq_file *m, struct nm_port *port)
+{
+	struct nm_stack *stack = nm_stack_of(port);
+	unsigned long fd, socks = 0;
+	struct nm_stack_sock *ss;
+
+	xa_for_each(&stack->socks, fd, ss)
+		socks++;
+	seq_printf(m, "stack %s%s socks=%lu tx_slots=%llu tx_zerocopy=%llu tx_copied=%llu tx_eagain=%llu tx_no_spare=%llu tx_dropped=%llu held=%d completions=%lld copied_late=%lld rx_slots=%llu rx_bytes=%llu rx_eof=%llu\n",
+		   NM_STACK_PREFIX, port->netdev->name, socks,
+		   stack->tx_slots, stack->tx_zerocopy, stack->tx_copied,
+		   stack->tx_eagain, stack->tx_no_spare, stack->tx_dropped,
+		   atomic_read(&stack->held),
+		   atomic64_read(&stack->completions),
+		   atomic64_read(&stack->copied_late),
+		   stack->rx_slots, stack->rx_bytes, stack->rx_eof);
+}
+
+int __init nm_stack_init(void)
+{
+	nm_stack_wq = alloc_workqueue("netmap_stack", 0, 0);
+	return nm_stack_wq ? 0 : -ENOMEM;
+}
+
+/* every stack is gone or going (their buffers held the module) */
+void nm_stack_exit(void)
+{
+	destroy_workqueue(nm_stack_wq);
+}
