@@ -18,6 +18,9 @@ address (``tx_zero_copy``). A single-port device has none and pays one ``is None
 
 Bad input (addresses outside the DMA maps, zero lengths, giants, unknown descriptor types)
 drops the frame and counts it; a ring outside the maps stops its queue (``queue_fault``).
+
+The engines see their device through :class:`Device`, the few attributes they read of a
+:class:`~vnic.model.device.Vnic`; this module does not import the device.
 """
 
 from __future__ import annotations
@@ -29,14 +32,14 @@ from collections.abc import Callable
 from functools import lru_cache
 from itertools import compress, repeat
 from operator import add, and_, eq, itemgetter, sub
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from vnic.model import spec
 from vnic.model.memory import DmaError, GuestMemory
 
 if TYPE_CHECKING:
-    from vnic.model.device import Vnic
-    from vnic.model.rings import RxRing, TxRing
+    from vnic.model.interrupts import InterruptUnit
+    from vnic.model.rings import Ring, RxRing, TxRing
 
 _TXD = struct.Struct(spec.ADV_TX_DESC.format("read").struct_format)  # <QII
 _TX_DTALEN = spec.ADV_TX_DESC.format("read").field("DTALEN").mask
@@ -121,12 +124,28 @@ class ZeroCopyRecord(dict[int, bytes]):
     LIMIT = 1 << 15
 
 
+class Device(Protocol):
+    """What the engines read of their device (a Vnic: checked where it calls them)."""
+
+    memory: GuestMemory
+    lab: dict[str, int]
+    totals: dict[str, int]
+    tx_pad: bool
+    zero_copy: ZeroCopyRecord | None
+    irq: InterruptUnit
+
+    @property
+    def link_up(self) -> bool: ...
+
+    def queue_fault(self, ring: Ring) -> None: ...
+
+
 # -------------------------------------------------------------------------------------------
 # TX
 # -------------------------------------------------------------------------------------------
 
 
-def tx_run(dev: Vnic, ring: TxRing, budget: int, out: list[bytes]) -> int:
+def tx_run(dev: Device, ring: TxRing, budget: int, out: list[bytes]) -> int:
     """Fetch and process up to ``budget`` descriptors of ``ring`` (spec §4.3).
 
     Complete good packets are appended to ``out``. Returns the descriptors consumed.
@@ -253,7 +272,7 @@ def _tx_fast(
 
 
 def _tx_slow(
-    dev: Vnic,
+    dev: Device,
     ring: TxRing,
     desc: memoryview,
     first: int,
@@ -327,7 +346,7 @@ def _tx_slow(
 # -------------------------------------------------------------------------------------------
 
 
-def rx_run(dev: Vnic, ring: RxRing, frames: list[bytes], hashes: list[int] | None = None) -> int:
+def rx_run(dev: Device, ring: RxRing, frames: list[bytes], hashes: list[int] | None = None) -> int:
     """Write ``frames`` into the free descriptors of ``ring`` (spec §4.2).
 
     ``frames`` have passed the length and address filters. Frames that find no free
