@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from tests.unit.model_fixtures import MAC, frame, make, up
@@ -61,7 +63,7 @@ def test_plain_store_and_narrow_and_wide_accesses() -> None:
 
 def test_unknown_and_read_only_writes_are_counted_and_ignored() -> None:
     d = dev()
-    before = d.counters()["reg_ignored"]
+    before = d.counters()
     d.write_register(0x1FFFC, 4, 1)  # nothing there
     assert d.read_register(0x1FFFC, 4) == 0
     d.write_register(spec.STATUS.at(), 4, 0)
@@ -69,8 +71,28 @@ def test_unknown_and_read_only_writes_are_counted_and_ignored() -> None:
     d.write_register(spec.GPRC.at(), 4, 5)
     d.write_register(0x40000, 4, 1)  # outside BAR0
     d.write_register(spec.AUTOC.at() + 1, 4, 1)  # misaligned
-    assert d.counters()["reg_ignored"] == before + 5
+    after = d.counters()
+    assert after["reg_write_ro"] == before["reg_write_ro"] + 2  # STATUS, GPRC
+    assert after["reg_write_unknown"] == before["reg_write_unknown"] + 3
+    assert after["reg_ignored"] == before["reg_ignored"]  # bad values only
     assert d.read_register(spec.AUTOC.at() + 1, 4) == 0
+
+
+def test_read_only_and_unknown_writes_are_two_events(caplog: pytest.LogCaptureFixture) -> None:
+    """As in QEMU's models: a write to a read-only register is not a write to no register."""
+    d = dev()
+    before = d.counters()
+    with caplog.at_level(logging.DEBUG, logger="vnic.model.device"):
+        d.write_register(spec.STATUS.at(), 4, 0)  # read-only
+        d.write_register(spec.STATUS.at() + 1, 1, 0)  # read-only, one byte of it
+        d.write_register(0x1FFFC, 4, 1)  # nothing there
+    after = d.counters()
+    assert after["reg_write_ro"] - before["reg_write_ro"] == 2
+    assert after["reg_write_unknown"] - before["reg_write_unknown"] == 1
+    events = [r.getMessage().split()[1] for r in caplog.records]
+    assert events == ["reg_write_ro", "reg_write_ro", "reg_write_unknown"]
+    assert "STATUS(0)" in caplog.records[0].getMessage()
+    assert "0x1FFFC" in caplog.records[2].getMessage()
 
 
 def test_every_decoded_offset_has_handlers() -> None:

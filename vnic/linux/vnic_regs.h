@@ -393,8 +393,16 @@
 #define VNIC_RXPBSIZE(i)			(0x03c00 + 0x4 * (i))
 #define VNIC_RXPBSIZE_COUNT			8
 
-/* RXCSUM (rw): RX checksum control (stored, no effect). */
+/*
+ * RXCSUM (rw): RX checksum control. With IPOFL and TUOFL (the bits of the
+ * 8254x/igb family; the 82599 always checks) the device checks each received
+ * frame's IPv4 header and TCP/UDP checksums and reports them in the advanced
+ * write-back (IPCS, L4CS, UDPCS; IPE, TCPE); legacy descriptors get no
+ * checksum bits. Off after reset, so a driver that does not ask pays nothing.
+ */
 #define VNIC_RXCSUM				0x05000
+#define VNIC_RXCSUM_IPOFL			BIT(8)
+#define VNIC_RXCSUM_TUOFL			BIT(9)
 #define VNIC_RXCSUM_IPPCSE			BIT(12)
 #define VNIC_RXCSUM_PCSD			BIT(13)
 
@@ -659,11 +667,11 @@
 
 /* LABC_LO (ro): Lab counter i, low 32 bits; reading it latches LABC_HI(i). */
 #define VNIC_LABC_LO(i)				(0x18100 + 0x8 * (i))
-#define VNIC_LABC_LO_COUNT			26
+#define VNIC_LABC_LO_COUNT			31
 
 /* LABC_HI (ro): Lab counter i, high 32 bits as latched by LABC_LO(i). */
 #define VNIC_LABC_HI(i)				(0x18104 + 0x8 * (i))
-#define VNIC_LABC_HI_COUNT			26
+#define VNIC_LABC_HI_COUNT			31
 
 /* ---- Lab counters: index, name (for ethtool -S) ---- */
 #define VNIC_LAB_COUNTERS(X) \
@@ -692,15 +700,22 @@
 	X(22, tx_drop_bad_desc) \
 	X(23, tx_drop_link) \
 	X(24, queue_errors) \
-	X(25, tx_zero_copy)
-#define VNIC_LAB_NUM_COUNTERS			26
+	X(25, tx_zero_copy) \
+	X(26, reg_write_ro) \
+	X(27, reg_write_unknown) \
+	X(28, tx_csum_offloaded) \
+	X(29, tx_csum_bad_context) \
+	X(30, tx_csum_unsupported)
+#define VNIC_LAB_NUM_COUNTERS			31
 
 /* ---- Descriptors ---- */
 
 /*
  * Advanced receive descriptor. Used when SRRCTL.DESCTYPE is ADV_ONEBUF (or a
  * header-split type). Software re-arms a slot by writing both quadwords of
- * the read format: hdr_addr = 0 clears the stale DD bit.
+ * the read format: hdr_addr = 0 clears the stale DD bit. With RXCSUM.IPOFL or
+ * TUOFL the last descriptor of a frame (EOP) carries its checksum bits;
+ * without, they are 0.
  */
 #define VNIC_RXD_RSSTYPE			GENMASK(3, 0)
 #define VNIC_RXD_RSSTYPE_SHIFT			0
@@ -714,8 +729,13 @@
 #define VNIC_RXD_DD				BIT(0)
 #define VNIC_RXD_EOP				BIT(1)
 #define VNIC_RXD_VP				BIT(3)
+#define VNIC_RXD_UDPCS				BIT(4)
+#define VNIC_RXD_L4CS				BIT(5)
+#define VNIC_RXD_IPCS				BIT(6)
 #define VNIC_RXD_ERR_LE				BIT(25)
 #define VNIC_RXD_ERR_RXE			BIT(29)
+#define VNIC_RXD_ERR_TCPE			BIT(30)
+#define VNIC_RXD_ERR_IPE			BIT(31)
 union vnic_adv_rx_desc {
 	struct {	/* software to device: where to put the frame */
 		__le64 pkt_addr;	/* packet buffer address (IOVA) */
@@ -752,9 +772,13 @@ static_assert(sizeof(struct vnic_legacy_rx_desc) == 16);
 /*
  * Advanced transmit data descriptor. A packet is one or more data
  * descriptors, EOP on the last. Minimal one-buffer packet: cmd_type_len = len
- * | EOP | IFCS | RS | DEXT | DTYP_DATA, olinfo_status = len << 14. Legacy
- * descriptors (DEXT = 0) share the length, EOP, RS and DD bits and are
- * accepted too.
+ * | EOP | IFCS | RS | DEXT | DTYP_DATA, olinfo_status = len << 14. IXSM and
+ * TXSM in the first data descriptor of a packet insert checksums into the
+ * whole frame (all its buffers) before it is sent, as the context stored
+ * under IDX says (see the context descriptor); the bits of the packet's other
+ * descriptors are ignored. Legacy descriptors (DEXT = 0) share the length,
+ * EOP, RS and DD bits and are accepted too, without offloads (CSO, CSS and IC
+ * are ignored).
  */
 #define VNIC_TXD_DTALEN				GENMASK(15, 0)
 #define VNIC_TXD_DTALEN_SHIFT			0
@@ -793,14 +817,50 @@ union vnic_adv_tx_desc {
 static_assert(sizeof(union vnic_adv_tx_desc) == 16);
 
 /*
- * Advanced transmit context descriptor. Offload context (DTYP_CTXT). The
- * model takes it as a no-op that uses one slot.
+ * Advanced transmit context descriptor. Offload context (DTYP_CTXT): where a
+ * packet's IP and L4 headers start and which L4 checksum to insert. It uses
+ * one slot (DD written back with RS) and is stored in its queue under its
+ * IDX, 0 or 1, until overwritten, the queue is disabled or its TDH written,
+ * or the device resets; an IDX above 1 is a bad descriptor: the packet it
+ * precedes is dropped (tx_drop_bad_desc). A packet whose first data
+ * descriptor has IXSM or TXSM uses the context its own IDX names. IXSM
+ * (TUCMD_IPV4, IPLEN >= 20): the IPv4 header checksum at MACLEN + 10 is
+ * recomputed over IPLEN bytes at MACLEN. TXSM: the driver puts the
+ * pseudo-header sum into the L4 checksum field (TCP: MACLEN + IPLEN + 16;
+ * UDP: + 6), as Linux's CHECKSUM_PARTIAL does; the device sums the frame from
+ * MACLEN + IPLEN to its end, that field included, and stores the complement
+ * there (UDP: 0 as 0xFFFF). The IP header is not parsed: IPv4 and IPv6 alike.
+ * A frame whose request cannot be met is sent unchanged and counted: no
+ * context at IDX, IXSM without TUCMD_IPV4, a field beyond the frame
+ * (tx_csum_bad_context); SCTP (tx_csum_unsupported).
  */
+#define VNIC_TXCTX_IPLEN			GENMASK(8, 0)
+#define VNIC_TXCTX_IPLEN_SHIFT			0
+#define VNIC_TXCTX_MACLEN			GENMASK(15, 9)
+#define VNIC_TXCTX_MACLEN_SHIFT			9
+#define VNIC_TXCTX_VLAN				GENMASK(31, 16)
+#define VNIC_TXCTX_VLAN_SHIFT			16
+#define VNIC_TXCTX_TUCMD_IPV4			BIT(10)
+#define VNIC_TXCTX_TUCMD_L4T			GENMASK(12, 11)
+#define VNIC_TXCTX_TUCMD_L4T_SHIFT		11
+#define VNIC_TXCTX_TUCMD_L4T_UDP		0x00000000
+#define VNIC_TXCTX_TUCMD_L4T_TCP		0x00000800
+#define VNIC_TXCTX_TUCMD_L4T_SCTP		0x00001000
+#define VNIC_TXCTX_DTYP				GENMASK(23, 20)
+#define VNIC_TXCTX_DTYP_SHIFT			20
+#define VNIC_TXCTX_DTYP_CTXT			0x00200000
+#define VNIC_TXCTX_DEXT				BIT(29)
+#define VNIC_TXCTX_IDX				GENMASK(6, 4)
+#define VNIC_TXCTX_IDX_SHIFT			4
+#define VNIC_TXCTX_L4LEN			GENMASK(15, 8)
+#define VNIC_TXCTX_L4LEN_SHIFT			8
+#define VNIC_TXCTX_MSS				GENMASK(31, 16)
+#define VNIC_TXCTX_MSS_SHIFT			16
 struct vnic_adv_tx_context_desc {
-	__le32 vlan_macip_lens;	/* IP header length 8:0, MAC header length 15:9, VLAN 31:16 */
-	__le32 seqnum_seed;	/* sequence number seed */
-	__le32 type_tucmd_mlhl;	/* type and L4 command (DTYP 23:20 = 2, DEXT) */
-	__le32 mss_l4len_idx;	/* index 6:4, L4 length 15:8, MSS 31:16 */
+	__le32 vlan_macip_lens;	/* header lengths: where the IP header and the L4 header start */
+	__le32 seqnum_seed;	/* sequence number seed (ignored) */
+	__le32 type_tucmd_mlhl;	/* type and L4 command */
+	__le32 mss_l4len_idx;	/* context index and segmentation */
 };
 static_assert(sizeof(struct vnic_adv_tx_context_desc) == 16);
 

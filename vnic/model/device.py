@@ -9,12 +9,16 @@ Unit tests drive it directly over a :class:`~vnic.model.memory.FakeMemory`.
 
 Registers go through a handler table (STYLE habit 2): every decoded offset has a read and a
 write handler; most are a plain store, named handlers exist only where an access has an
-effect (doorbells, masks, write-1-to-clear, read-to-clear statistics). Unknown offsets read 0;
-writes to them or to read-only registers are counted (``reg_ignored``) and otherwise ignored.
+effect (doorbells, masks, write-1-to-clear, read-to-clear statistics). Unknown offsets read 0.
+Bad writes are two events, counted apart and traced at DEBUG on this module's logger, as
+QEMU's models log "write to read-only register" apart from "write to unknown register": a
+write to a read-only register (``reg_write_ro``) and a write where no register is
+(``reg_write_unknown``: unknown offset, misaligned, odd size). Both are otherwise ignored.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from collections.abc import Callable
@@ -51,9 +55,12 @@ _DMAIDONE = spec.RDRXCTL.mask("DMAIDONE")
 _LAB_LINK_DOWN = spec.LABCTL.mask("LINK_DOWN")
 _LAB_CLEAR = spec.LABCTL.mask("CLEAR_COUNTERS")
 _MRQC_RSSEN = spec.MRQC.mask("RSSEN")
+_RXCSUM_ON = spec.RXCSUM.mask("IPOFL", "TUOFL")
 _BASE_LOW_MASK = _M32 & ~(spec.RING_ALIGN - 1)  # RDBAL/TDBAL bits 6:0 read 0
 _STD_MAX_FRAME = 1518  # 1500 + header + VLAN tag; the wire carries no FCS
 _BCAST = b"\xff" * 6
+
+log = logging.getLogger(__name__)
 
 _DECODE = spec.decode_map()
 #: statistics split in a low and a high register: reading low latches high
@@ -164,7 +171,7 @@ class Vnic:
             if h is not None:
                 h(value & _M32)
             else:
-                self.lab["reg_ignored"] += 1
+                self._write_unknown(offset, size, value)
             return
         if size == 8 and not offset & 7:
             self._write32(offset, value & _M32)
@@ -181,7 +188,7 @@ class Vnic:
                 bits |= self._read32_quiet(aligned) & ~mask
             self._write32(aligned, bits)
             return
-        self.lab["reg_ignored"] += 1
+        self._write_unknown(offset, size, value)
 
     def receive(self, frames: list[bytes]) -> int:
         """Frames from the wire into the RX rings. Returns how many were delivered.
@@ -325,7 +332,7 @@ class Vnic:
         if h is not None:
             h(value)
         else:
-            self.lab["reg_ignored"] += 1
+            self._write_unknown(offset, 4, value)
 
     def _load(self, canon: int) -> int:
         return self._regs[canon]
@@ -336,8 +343,24 @@ class Vnic:
     def _zero(self) -> int:
         return 0
 
-    def _ignore(self, _value: int) -> None:
-        self.lab["reg_ignored"] += 1
+    def _write_ro(self, offset: int, value: int) -> None:
+        """The write handler of read-only registers (ro, rc): count, trace, ignore."""
+        self.lab["reg_write_ro"] += 1
+        r, i = _DECODE[offset]
+        log.debug(
+            "%s: reg_write_ro %s(%d) at 0x%05X: 0x%08X ignored", self.name, r.name, i, offset, value
+        )
+
+    def _write_unknown(self, offset: int, size: int, value: int) -> None:
+        """A write where no register is (unknown offset, misaligned, odd size): count, trace."""
+        self.lab["reg_write_unknown"] += 1
+        log.debug(
+            "%s: reg_write_unknown at 0x%05X, %d bytes: 0x%X ignored",
+            self.name,
+            offset,
+            size,
+            value,
+        )
 
     def _build_handlers(self) -> None:
         """Fill the read/write handler tables: named handlers first, defaults for the rest."""
@@ -360,7 +383,16 @@ class Vnic:
         # general and link
         wr["CTRL", 0] = self._w_ctrl
         rd["LINKS", 0] = lambda: _LINKS_UP if self._link else 0
-        for name in ("HLREG0", "MAXFRS", "RXCTRL", "DMATXCTL", "FCTRL", "MCSTCTRL", "MRQC"):
+        for name in (
+            "HLREG0",
+            "MAXFRS",
+            "RXCTRL",
+            "RXCSUM",
+            "DMATXCTL",
+            "FCTRL",
+            "MCSTCTRL",
+            "MRQC",
+        ):
             store_then(name, 0, self._update_cached)
         wr["RDRXCTL", 0] = lambda v: self._store(spec.RDRXCTL.at(0), v | _DMAIDONE)
 
@@ -454,7 +486,7 @@ class Vnic:
                 if r.access is spec.Access.RW:
                     write = partial(self._store, canon)
                 elif r.access in (spec.Access.RO, spec.Access.RC):
-                    write = self._ignore
+                    write = partial(self._write_ro, off)
                 else:
                     raise AssertionError(f"{r.name} ({r.access}) needs a write handler")
             self._rd[off] = read
@@ -597,6 +629,7 @@ class Vnic:
                 rar.add(ral.to_bytes(4, "little") + (rah & 0xFFFF).to_bytes(2, "little"))
         self._rar = rar
         self._rss = bool(regs[spec.MRQC.at(0)] & _MRQC_RSSEN)
+        self.rx_csum = regs[spec.RXCSUM.at(0)] & _RXCSUM_ON  # engines.rx_run checks these
         reta = b"".join(regs[spec.RETA.at(i)].to_bytes(4, "little") for i in range(32))
         self._reta = [(e & 0xF) % self.num_queues for e in reta]
 

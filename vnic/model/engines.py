@@ -8,8 +8,11 @@ through them), so they are written for speed:
 * the common case (each packet one buffer, all buffers in one DMA region) is handled for a
   whole run of slots at once: ``map`` over the unpacked fields does the per-descriptor work
   in C, and the bounds of all buffers are checked with one ``min`` and one ``max``;
-* anything else (multi-buffer packets, context descriptors, bad input) goes descriptor by
-  descriptor through the ``_slow`` paths, which are written for clarity;
+* anything else (multi-buffer packets, context descriptors, checksum offloads, bad input)
+  goes descriptor by descriptor through the ``_slow`` paths, which are written for clarity;
+  the checksums are computed in ``checksum.py``. RX checks them (one Python call per
+  frame) only when RXCSUM asks (``Device.rx_csum``); without, the fast paths pay one test
+  of one byte per descriptor on TX (no IXSM/TXSM) and one test per run on RX;
 * counters are summed in locals and added once per batch.
 
 The devices of a guest with two or more ports share a :class:`ZeroCopyRecord`: RX notes which
@@ -31,10 +34,11 @@ from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
 from itertools import compress, repeat
-from operator import add, and_, eq, itemgetter, sub
+from operator import add, and_, eq, itemgetter, or_, sub
 from typing import TYPE_CHECKING, Protocol, cast
 
 from vnic.model import spec
+from vnic.model.checksum import TXD_IXSM, TXD_TXSM, context, rx_status, tx_checksum
 from vnic.model.memory import DmaError, GuestMemory
 
 if TYPE_CHECKING:
@@ -53,6 +57,12 @@ _TX_DEXT = spec.ADV_TX_DESC.format("read").field("DEXT").mask
 _TX_WB_STATUS = spec.ADV_TX_DESC.format("wb").word("status").offset
 _TX_DD = spec.ADV_TX_DESC.format("wb").field("DD").mask
 _STATUS = struct.Struct("<I")
+_CTX_IDX = spec.ADV_TX_CTXT_DESC.format("read").field("IDX")
+_TX_CSUM = TXD_IXSM | TXD_TXSM
+#: olinfo_status bits 15:8 (POPTS): one byte of each descriptor
+_TX_POPTS_BYTE = spec.ADV_TX_DESC.format("read").word("olinfo_status").offset + 1
+#: the byte values without IXSM and TXSM: deleting them leaves b"" if no slot asks for either
+_NO_CSUM = bytes(b for b in range(256) if not b << 8 & _TX_CSUM)
 
 _RX_ADDR = struct.Struct("<Q")  # pkt_addr of the read format
 _RXWB = struct.Struct(spec.ADV_RX_DESC.format("wb").struct_format)  # <HHIIHH
@@ -131,6 +141,7 @@ class Device(Protocol):
     lab: dict[str, int]
     totals: dict[str, int]
     tx_pad: bool
+    rx_csum: int  # RXCSUM.IPOFL | RXCSUM.TUOFL: which checksums RX checks (0: none)
     zero_copy: ZeroCopyRecord | None
     irq: InterruptUnit
 
@@ -243,6 +254,11 @@ def _tx_fast(
     lens = flat[1::4]
     if min(lens) < (spec.MIN_FRAME if pad else 1) or max(lens) > spec.MAX_FRAME:
         return None
+    # one byte of each descriptor, IXSM/TXSM among its bits (a contiguous copy, then a
+    # strided slice of the bytes: faster than a strided memoryview)
+    popts = desc[first * _DS : (first + k) * _DS].tobytes()[_TX_POPTS_BYTE::_DS]
+    if popts.translate(None, _NO_CSUM):
+        return None  # a checksum offload: the slow path
     addrs = flat[0::4]
     try:
         r = mem.region(addrs[0], 0)
@@ -291,16 +307,26 @@ def _tx_slow(
     frames = nbytes = rbytes = dd = zero_copy = 0
     arrived = None
     slot = first
-    for addr, ctl, _olinfo in _TXD.iter_unpack(desc[first * _DS : last * _DS]):
+    popts = ring.popts
+    for addr, ctl, olinfo in _TXD.iter_unpack(desc[first * _DS : last * _DS]):
         if ctl & _TX_DEXT and ctl & _TX_DTYP_MASK != _TX_DTYP_DATA:
             if ctl & _TX_DTYP_MASK == _TX_DTYP_CTXT:
-                # offload context: nothing to send, the slot is used all the same
+                # offload context: stored under its IDX; nothing to send, the slot is used
+                # all the same. An IDX beyond the queue's contexts is a bad descriptor: the
+                # packet it belongs to (the one it precedes) is dropped.
+                idx = (olinfo & _CTX_IDX.mask) >> _CTX_IDX.lsb
+                if idx < len(ring.contexts):
+                    ring.contexts[idx] = context(addr & 0xFFFFFFFF, ctl)
+                else:
+                    pbad = pbad or "tx_drop_bad_desc"
                 if ctl & _TX_RS:
                     _STATUS.pack_into(desc, slot * _DS + _TX_WB_STATUS, _TX_DD)
                     dd += 1
                 slot += 1
                 continue
             pbad = pbad or "tx_drop_bad_desc"
+        if popts < 0:  # the packet's first data descriptor: its offload request
+            popts = olinfo if ctl & _TX_DEXT else 0  # legacy: bytes 12-15 are not olinfo
         ln = ctl & _TX_DTALEN
         if pbad:
             pass
@@ -322,6 +348,9 @@ def _tx_slow(
                 if arrived is not None and len(pieces) == 1 and arrived == pieces[0]:
                     zero_copy += 1
                 frame = b"".join(pieces)
+                if popts & _TX_CSUM:  # checksums over the whole frame, before padding
+                    frame, outcome = tx_checksum(ring.contexts, frame, popts)
+                    lab[outcome] += 1
                 if len(frame) < spec.MIN_FRAME and pad:
                     frame += bytes(spec.MIN_FRAME - len(frame))
                 out.append(frame)
@@ -330,6 +359,7 @@ def _tx_slow(
             pieces = []
             plen = 0
             pbad = ""
+            popts = -1
         arrived = None
         if ctl & _TX_RS:
             _STATUS.pack_into(desc, slot * _DS + _TX_WB_STATUS, _TX_DD)
@@ -338,6 +368,7 @@ def _tx_slow(
     ring.pieces = pieces
     ring.plen = plen
     ring.pbad = pbad
+    ring.popts = popts
     return frames, nbytes, rbytes, dd, zero_copy
 
 
@@ -373,15 +404,18 @@ def rx_run(dev: Device, ring: RxRing, frames: list[bytes], hashes: list[int] | N
     record = dev.zero_copy
     if record is not None and len(record) > record.LIMIT:
         record.clear()  # the bound (see ZeroCopyRecord): before adding, not after
+    csum = dev.rx_csum  # RXCSUM: checksums are checked (advanced write-back only)
 
     if not ring.legacy and max(lens) <= bufsize:
         # one descriptor per frame: whole runs of slots at once
         m = min(len(frames), free)
         while pos < m:
             k = min(m - pos, count - head)
+            run = frames[pos : pos + k]
             run_lens = lens[pos : pos + k]
             run_hashes = hashes[pos : pos + k] if hashes is not None else None
-            if not _rx_fast(mem, desc, head, frames[pos : pos + k], run_lens, run_hashes, record):
+            run_csum = list(map(rx_status, run, repeat(csum))) if csum else None
+            if not _rx_fast(mem, desc, head, run, run_lens, run_hashes, record, run_csum):
                 break
             head = (head + k) % count
             free -= k
@@ -402,6 +436,7 @@ def rx_run(dev: Device, ring: RxRing, frames: list[bytes], hashes: list[int] | N
             nodesc += 1
             continue
         rss = hashes[k] if hashes is not None else 0
+        cs = rx_status(frame, csum) if csum and not ring.legacy else 0
         at = 0
         ok = True
         while True:
@@ -421,6 +456,8 @@ def rx_run(dev: Device, ring: RxRing, frames: list[bytes], hashes: list[int] | N
                 desc[off + 12] = st
             else:
                 st = _RX_DD | (_RX_EOP if eop else 0) | (0 if ok else _RX_RXE)
+                if cs and eop and ok:  # checksum bits are valid on the last descriptor
+                    st |= cs
                 _RXWB.pack_into(desc, off, 0, 0, rss, 0, chunk, 0)
                 _STATUS.pack_into(desc, off + 8, st)
             head += 1
@@ -471,11 +508,12 @@ def _rx_fast(
     lens: list[int],
     hashes: list[int] | None,
     record: ZeroCopyRecord | None,
+    csum: list[int] | None = None,
 ) -> bool:
     """Write ``frames`` into the consecutive slots from ``head``, one each, without a Python
-    loop per frame (with their RSS ``hashes`` in the write-back, if any), noting in
-    ``record``, if any, which frame went to which address. False (nothing written) unless
-    all buffers lie in one writable region."""
+    loop per frame (with their RSS ``hashes`` and checksum status bits ``csum`` in the
+    write-back, if any), noting in ``record``, if any, which frame went to which address.
+    False (nothing written) unless all buffers lie in one writable region."""
     k = len(frames)
     addrs = _batch("QQ", k).unpack_from(desc, head * _DS)[0::2]
     try:
@@ -496,5 +534,8 @@ def _rx_fast(
     words = seg.cast("I")
     if hashes is not None:
         words[1::4] = array("I", hashes)  # the RSS hash field of each write-back
-    words[2::4] = _DD_EOP_WORDS[:k]
+    if csum is None:
+        words[2::4] = _DD_EOP_WORDS[:k]
+    else:
+        words[2::4] = array("I", map(or_, csum, repeat(_RX_DD | _RX_EOP)))
     return True

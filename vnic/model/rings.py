@@ -13,6 +13,8 @@ driver can hand over at most ``count - 1`` slots: one slot always stays empty.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from vnic.model import spec
 
 
@@ -80,19 +82,35 @@ class RxRing(Ring):
         self.legacy = True  # SRRCTL resets to DESCTYPE = LEGACY
 
 
-class TxRing(Ring):
-    """A TX queue: also the packet being gathered and the head write-back address."""
+#: Offload contexts a TX queue stores (context descriptor IDX 0..1, as on the 82599).
+TX_CONTEXTS = 2
 
-    __slots__ = ("head_wb", "pbad", "pieces", "plen")
+
+class TxContext(NamedTuple):
+    """An offload context (spec §3.4), as a context descriptor stored it."""
+
+    maclen: int  # the IP header's offset in the frame
+    iplen: int  # the IP header's length: the L4 header is at maclen + iplen
+    ipv4: bool  # TUCMD.IPV4: IXSM may insert the IPv4 header checksum
+    l4t: int  # TUCMD.L4T: 0 UDP, 1 TCP, 2 SCTP
+
+
+class TxRing(Ring):
+    """A TX queue: also the packet being gathered, the offload contexts stored by context
+    descriptors and the head write-back address."""
+
+    __slots__ = ("contexts", "head_wb", "pbad", "pieces", "plen", "popts")
 
     def reset(self) -> None:
         super().reset()
+        self.head_wb: int | None = None  # TDWBAL/H address when HEAD_WB_EN, else None
+        self.drop_partial()
+
+    def drop_partial(self) -> None:
+        """Forget the packet being gathered and the stored contexts (queue disabled, head
+        rewritten, device reset): the driver starts the queue afresh."""
         self.pieces: list[bytes] = []  # buffers of a packet whose EOP is not fetched yet
         self.plen = 0
         self.pbad = ""  # drop reason ("" = good) of the packet being gathered
-        self.head_wb: int | None = None  # TDWBAL/H address when HEAD_WB_EN, else None
-
-    def drop_partial(self) -> None:
-        self.pieces = []
-        self.plen = 0
-        self.pbad = ""
+        self.popts = -1  # olinfo_status of its first data descriptor, -1 before that
+        self.contexts: list[TxContext | None] = [None] * TX_CONTEXTS

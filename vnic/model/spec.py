@@ -62,7 +62,7 @@ class Access(StrEnum):
     """How software may access a register."""
 
     RW = "rw"  #: read/write, plain storage unless the description says otherwise
-    RO = "ro"  #: read-only; writes are counted as ignored
+    RO = "ro"  #: read-only; writes are ignored and counted (``reg_write_ro``)
     RC = "rc"  #: read-to-clear (statistics)
     W1C = "w1c"  #: write 1 to clear a bit
     W1S = "w1s"  #: write 1 to set a bit; read returns the bits
@@ -508,9 +508,20 @@ RXCSUM = _reg(
     "RXCSUM",
     0x05000,
     RW,
-    "RX checksum control (stored, no effect).",
-    _f("IPPCSE", 12),
-    _f("PCSD", 13),
+    "RX checksum control. With IPOFL and TUOFL (the bits of the 8254x/igb family; the 82599 "
+    "always checks) the device checks each received frame's IPv4 header and TCP/UDP checksums "
+    "and reports them in the advanced write-back (IPCS, L4CS, UDPCS; IPE, TCPE); legacy "
+    "descriptors get no checksum bits. Off after reset, so a driver that does not ask pays "
+    "nothing.",
+    _f("IPOFL", 8, doc="check IPv4 header checksums (IPCS, ERR_IPE)"),
+    _f(
+        "TUOFL",
+        9,
+        doc="check TCP and UDP checksums over IPv4 and IPv6 (L4CS, UDPCS, ERR_TCPE); not "
+        "checked: IPv4 fragments, IPv6 extension headers, VLAN-tagged frames",
+    ),
+    _f("IPPCSE", 12, doc="stored, no effect"),
+    _f("PCSD", 13, doc="stored, no effect"),
     section=S,
 )
 FCTRL = _reg(
@@ -781,7 +792,7 @@ LAB_COUNTERS: tuple[LabCounter, ...] = (
     LabCounter("doorbells", "tail register writes (TDT and RDT)"),
     LabCounter("reg_reads", "BAR0 register reads"),
     LabCounter("reg_writes", "BAR0 register writes"),
-    LabCounter("reg_ignored", "writes to unknown or read-only offsets and bad tail values"),
+    LabCounter("reg_ignored", "writes of a bad value, ignored: a head or tail past its ring"),
     LabCounter("desc_fetched", "descriptors read from guest memory"),
     LabCounter("desc_written_back", "descriptors written back to guest memory"),
     LabCounter("dma_read_bytes", "bytes read from guest memory (descriptors and buffers)"),
@@ -800,13 +811,37 @@ LAB_COUNTERS: tuple[LabCounter, ...] = (
     LabCounter("rx_drop_dma", "frames dropped: RX buffer address not in DMA-mapped memory"),
     LabCounter("tx_drop_dma", "frames dropped: TX buffer address not in DMA-mapped memory"),
     LabCounter("tx_drop_length", "frames dropped: a zero-length buffer or longer than 9728"),
-    LabCounter("tx_drop_bad_desc", "frames dropped: descriptor type neither data nor context"),
+    LabCounter(
+        "tx_drop_bad_desc",
+        "frames dropped: descriptor type neither data nor context, or a context descriptor"
+        " with IDX above 1 (the packet it precedes is dropped)",
+    ),
     LabCounter("tx_drop_link", "frames dropped: link down"),
     LabCounter("queue_errors", "queues stopped: bad ring length or ring outside DMA memory"),
     LabCounter(
         "tx_zero_copy",
         "frames sent from a buffer that holds, unchanged, a frame RX DMA of this guest wrote"
         " at that very address: forwarded without a copy (guests with two or more ports)",
+    ),
+    LabCounter("reg_write_ro", "writes to read-only registers (ro, rc), ignored"),
+    LabCounter(
+        "reg_write_unknown",
+        "writes where no register is (unknown offsets, misaligned or odd sizes), ignored",
+    ),
+    LabCounter(
+        "tx_csum_offloaded",
+        "frames whose checksums the device inserted as IXSM and TXSM asked (IPv4 header,"
+        " TCP or UDP)",
+    ),
+    LabCounter(
+        "tx_csum_bad_context",
+        "frames with IXSM or TXSM sent unchanged: no context stored at their IDX (IDX above 1,"
+        " or none since the queue started), IXSM with a context that is not IPv4 or has IPLEN"
+        " below 20, or a header or checksum field beyond the frame",
+    ),
+    LabCounter(
+        "tx_csum_unsupported",
+        "frames with TXSM sent unchanged: their context's L4 type is SCTP (or the reserved 3)",
     ),
 )
 LAB_COUNTER_INDEX = {c.name: i for i, c in enumerate(LAB_COUNTERS)}
@@ -963,7 +998,9 @@ ADV_RX_DESC = Descriptor(
     "vnic_adv_rx_desc",
     "RXD",
     "Used when SRRCTL.DESCTYPE is ADV_ONEBUF (or a header-split type). Software re-arms a slot "
-    "by writing both quadwords of the read format: hdr_addr = 0 clears the stale DD bit.",
+    "by writing both quadwords of the read format: hdr_addr = 0 clears the stale DD bit. With "
+    "RXCSUM.IPOFL or TUOFL the last descriptor of a frame (EOP) carries its checksum bits; "
+    "without, they are 0.",
     (
         DescFormat(
             "read",
@@ -1008,10 +1045,27 @@ ADV_RX_DESC = Descriptor(
                         _f("DD", 0, doc="descriptor done"),
                         _f("EOP", 1, doc="end of packet"),
                         _f("VP", 3, doc="VLAN packet"),
+                        _f("UDPCS", 4, doc="the L4CS checksum is a UDP one"),
+                        _f(
+                            "L4CS",
+                            5,
+                            doc="TCP or UDP checksum checked (RXCSUM.TUOFL), over IPv4 or IPv6;"
+                            " not set for IPv4 fragments, UDP over IPv4 with checksum 0 (none"
+                            " sent), IPv6 extension headers, VLAN tags, IP lengths beyond the"
+                            " frame",
+                        ),
+                        _f("IPCS", 6, doc="IPv4 header checksum checked (RXCSUM.IPOFL)"),
                         _f("ERR_LE", 25, doc="length error"),
                         _f(
                             "ERR_RXE", 29, doc="RX error: the buffer was not in DMA memory; no data"
                         ),
+                        _f(
+                            "ERR_TCPE",
+                            30,
+                            doc="TCP or UDP checksum wrong (with L4CS; over IPv6 a UDP"
+                            " checksum of 0 is wrong)",
+                        ),
+                        _f("ERR_IPE", 31, doc="IPv4 header checksum wrong (with IPCS)"),
                     ),
                 ),
                 Word("length", 12, 2, "bytes written into this descriptor's buffer"),
@@ -1064,7 +1118,11 @@ ADV_TX_DESC = Descriptor(
     "TXD",
     "A packet is one or more data descriptors, EOP on the last. Minimal one-buffer packet: "
     "cmd_type_len = len | EOP | IFCS | RS | DEXT | DTYP_DATA, olinfo_status = len << 14. "
-    "Legacy descriptors (DEXT = 0) share the length, EOP, RS and DD bits and are accepted too.",
+    "IXSM and TXSM in the first data descriptor of a packet insert checksums into the whole "
+    "frame (all its buffers) before it is sent, as the context stored under IDX says (see the "
+    "context descriptor); the bits of the packet's other descriptors are ignored. "
+    "Legacy descriptors (DEXT = 0) share the length, EOP, RS and DD bits and are accepted too, "
+    "without offloads (CSO, CSS and IC are ignored).",
     (
         DescFormat(
             "read",
@@ -1094,10 +1152,10 @@ ADV_TX_DESC = Descriptor(
                     "offload info",
                     (
                         _f("STA", 0, 4, "status, written by the device"),
-                        _f("IDX", 4, 3, "context index"),
-                        _f("CC", 7, doc="check context"),
-                        _f("IXSM", 8, doc="insert IP checksum (ignored)"),
-                        _f("TXSM", 9, doc="insert L4 checksum (ignored)"),
+                        _f("IDX", 4, 3, "context index: the context IXSM and TXSM use (0-1)"),
+                        _f("CC", 7, doc="check context (ignored)"),
+                        _f("IXSM", 8, doc="insert the IPv4 header checksum (context IDX)"),
+                        _f("TXSM", 9, doc="insert the TCP or UDP checksum (context IDX)"),
                         _f("PAYLEN", 14, 18, "total packet length, on the first descriptor"),
                     ),
                 ),
@@ -1119,7 +1177,19 @@ ADV_TX_CTXT_DESC = Descriptor(
     "Advanced transmit context descriptor",
     "vnic_adv_tx_context_desc",
     "TXCTX",
-    "Offload context (DTYP_CTXT). The model takes it as a no-op that uses one slot.",
+    "Offload context (DTYP_CTXT): where a packet's IP and L4 headers start and which L4 "
+    "checksum to insert. It uses one slot (DD written back with RS) and is stored in its queue "
+    "under its IDX, 0 or 1, until overwritten, the queue is disabled or its TDH written, or the "
+    "device resets; an IDX above 1 is a bad descriptor: the packet it precedes is dropped "
+    "(tx_drop_bad_desc). A packet whose first data descriptor has IXSM or TXSM uses the "
+    "context its own IDX names. IXSM (TUCMD_IPV4, IPLEN >= 20): the IPv4 header checksum at "
+    "MACLEN + 10 is recomputed over IPLEN bytes at MACLEN. TXSM: the driver puts the "
+    "pseudo-header sum into the L4 checksum field (TCP: MACLEN + IPLEN + 16; UDP: + 6), as "
+    "Linux's CHECKSUM_PARTIAL does; the device sums the frame from MACLEN + IPLEN to its end, "
+    "that field included, and stores the complement there (UDP: 0 as 0xFFFF). The IP header "
+    "is not parsed: IPv4 and IPv6 alike. A frame whose request cannot be met is sent "
+    "unchanged and counted: no context at IDX, IXSM without TUCMD_IPV4, a field beyond the "
+    "frame (tx_csum_bad_context); SCTP (tx_csum_unsupported).",
     (
         DescFormat(
             "read",
@@ -1129,11 +1199,60 @@ ADV_TX_CTXT_DESC = Descriptor(
                     "vlan_macip_lens",
                     0,
                     4,
-                    "IP header length 8:0, MAC header length 15:9, VLAN 31:16",
+                    "header lengths: where the IP header and the L4 header start",
+                    (
+                        _f(
+                            "IPLEN",
+                            0,
+                            9,
+                            "IP header length, IPv4 options or IPv6 extension headers included:"
+                            " the L4 header is at MACLEN + IPLEN",
+                        ),
+                        _f("MACLEN", 9, 7, "MAC header length: the IP header's offset"),
+                        _f("VLAN", 16, 16, "VLAN tag (ignored)"),
+                    ),
                 ),
-                Word("seqnum_seed", 4, 4, "sequence number seed"),
-                Word("type_tucmd_mlhl", 8, 4, "type and L4 command (DTYP 23:20 = 2, DEXT)"),
-                Word("mss_l4len_idx", 12, 4, "index 6:4, L4 length 15:8, MSS 31:16"),
+                Word("seqnum_seed", 4, 4, "sequence number seed (ignored)"),
+                Word(
+                    "type_tucmd_mlhl",
+                    8,
+                    4,
+                    "type and L4 command",
+                    (
+                        _f(
+                            "TUCMD_IPV4", 10, doc="IPv4 packet: IXSM may insert its header checksum"
+                        ),
+                        _f(
+                            "TUCMD_L4T",
+                            11,
+                            2,
+                            "L4 type for TXSM: its checksum field is at +16 (TCP), +6 (UDP);"
+                            " SCTP is not supported",
+                            UDP=0,
+                            TCP=1,
+                            SCTP=2,
+                        ),
+                        _f("DTYP", 20, 4, "descriptor type", CTXT=2),
+                        _f("DEXT", 29, doc="advanced descriptor"),
+                    ),
+                ),
+                Word(
+                    "mss_l4len_idx",
+                    12,
+                    4,
+                    "context index and segmentation",
+                    (
+                        _f(
+                            "IDX",
+                            4,
+                            3,
+                            "context index: the slot (0-1) this context is stored in; above 1,"
+                            " a bad descriptor",
+                        ),
+                        _f("L4LEN", 8, 8, "L4 header length (for TSO, ignored)"),
+                        _f("MSS", 16, 16, "maximum segment size (for TSO, ignored)"),
+                    ),
+                ),
             ),
         ),
     ),
