@@ -51,7 +51,8 @@ struct nm_port;
 #define VNIC_MAX_ITR_USECS	(VNIC_EITR_ITR_INTERVAL >> 2)
 
 /* a packet needs at most one descriptor per fragment plus the head */
-#define VNIC_TX_DESC_NEEDED	(MAX_SKB_FRAGS + 1)
+/* one context descriptor, the head, the frags */
+#define VNIC_TX_DESC_NEEDED	(MAX_SKB_FRAGS + 2)
 #define VNIC_TX_WAKE_THRESHOLD	(VNIC_TX_DESC_NEEDED * 2)
 
 /* MSI-X: vector 0 serves link and other causes, vector q + 1 queue pair q */
@@ -90,11 +91,15 @@ struct vnic_ring_stats {
 	u64 restart_queue;
 	u64 tx_busy;
 	u64 tx_dma_failed;
+	u64 csum_offload;	/* frames the device checksums (context + TXSM) */
+	u64 netmap_frags;	/* frags in netmap buffers: StackMap's zero copy */
 	/* RX */
 	u64 alloc_failed;
 	u64 length_errors;	/* no EOP or a length the buffer cannot hold */
 	u64 hw_errors;		/* write-back with an error bit */
 	u64 refills;		/* RX tail writes */
+	u64 csum_good;		/* the device checked the checksums: good */
+	u64 csum_errors;	/* it found one wrong (the stack checks again) */
 	struct u64_stats_sync syncp;
 };
 
@@ -238,6 +243,8 @@ void vnic_update_drop_stats(struct vnic_adapter *adapter);
 void vnic_write_rar(struct vnic_adapter *adapter, unsigned int i,
 		    const u8 *addr);
 void vnic_set_rx_mode(struct net_device *netdev);
+void vnic_configure_rx_csum(struct vnic_adapter *adapter,
+			    netdev_features_t features);
 void vnic_set_itr(struct vnic_adapter *adapter, unsigned int usecs);
 void vnic_configure_irq(struct vnic_adapter *adapter);
 void vnic_irq_enable(struct vnic_adapter *adapter);

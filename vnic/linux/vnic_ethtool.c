@@ -35,11 +35,12 @@ static const char * const vnic_lab_names[] = {
 
 static const char * const vnic_tx_q_names[] = {
 	"packets", "bytes", "restart_queue", "busy", "dma_failed",
+	"csum_offload", "netmap_frags",
 };
 
 static const char * const vnic_rx_q_names[] = {
 	"packets", "bytes", "alloc_failed", "length_errors", "hw_errors",
-	"refills",
+	"refills", "csum_good", "csum_errors",
 };
 
 static const char * const vnic_global_names[] = {
@@ -114,6 +115,8 @@ static void vnic_get_ethtool_stats(struct net_device *netdev,
 			data[2] = tx->stats.restart_queue;
 			data[3] = tx->stats.tx_busy;
 			data[4] = tx->stats.tx_dma_failed;
+			data[5] = tx->stats.csum_offload;
+			data[6] = tx->stats.netmap_frags;
 		} while (u64_stats_fetch_retry(&tx->stats.syncp, start));
 		data += VNIC_TX_Q_LEN;
 		do {
@@ -124,6 +127,8 @@ static void vnic_get_ethtool_stats(struct net_device *netdev,
 			data[3] = rx->stats.length_errors;
 			data[4] = rx->stats.hw_errors;
 			data[5] = rx->stats.refills;
+			data[6] = rx->stats.csum_good;
+			data[7] = rx->stats.csum_errors;
 		} while (u64_stats_fetch_retry(&rx->stats.syncp, start));
 		data += VNIC_RX_Q_LEN;
 	}

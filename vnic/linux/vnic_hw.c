@@ -240,6 +240,26 @@ static void vnic_configure_rss(struct vnic_adapter *adapter)
 }
 
 /**
+ * vnic_configure_rx_csum - let the device check RX checksums, or not
+ * @adapter: board private structure
+ * @features: the netdev's features as they will be
+ *
+ * The device checks IPv4 header and TCP/UDP checksums only when asked
+ * (RXCSUM.IPOFL/TUOFL) and reports them in the write-back; a netmap
+ * program gets its frames untouched, so netmap mode does not ask.
+ */
+void vnic_configure_rx_csum(struct vnic_adapter *adapter,
+			    netdev_features_t features)
+{
+	u32 rxcsum = vnic_rd32(adapter, VNIC_RXCSUM) &
+		     ~(VNIC_RXCSUM_IPOFL | VNIC_RXCSUM_TUOFL);
+
+	if ((features & NETIF_F_RXCSUM) && !adapter->netmap)
+		rxcsum |= VNIC_RXCSUM_IPOFL | VNIC_RXCSUM_TUOFL;
+	vnic_wr32(adapter, VNIC_RXCSUM, rxcsum);
+}
+
+/**
  * vnic_configure_rx - receive unit, spec 5.6 (then 5.8 per queue)
  * @adapter: board private structure
  *
@@ -264,6 +284,7 @@ static int vnic_configure_rx(struct vnic_adapter *adapter)
 		  vnic_rd32(adapter, VNIC_CTRL_EXT) | VNIC_CTRL_EXT_NS_DIS);
 	vnic_set_rx_mode(adapter->netdev);
 	vnic_configure_rss(adapter);
+	vnic_configure_rx_csum(adapter, adapter->netdev->features);
 
 	for (i = 0; i < adapter->num_qp; i++) {
 		err = vnic_configure_rx_ring(adapter,

@@ -443,6 +443,17 @@ static void vnic_get_stats64(struct net_device *netdev,
 	stats->rx_errors = stats->rx_length_errors;
 }
 
+/* ethtool -K: only RX checksumming has a device register; TX is per frame */
+static int vnic_set_features(struct net_device *netdev,
+			     netdev_features_t features)
+{
+	struct vnic_adapter *adapter = netdev_priv(netdev);
+
+	if ((netdev->features ^ features) & NETIF_F_RXCSUM)
+		vnic_configure_rx_csum(adapter, features);
+	return 0;
+}
+
 static const struct net_device_ops vnic_netdev_ops = {
 	.ndo_open		= vnic_open,
 	.ndo_stop		= vnic_close,
@@ -453,6 +464,7 @@ static const struct net_device_ops vnic_netdev_ops = {
 	.ndo_validate_addr	= eth_validate_addr,
 	.ndo_tx_timeout		= vnic_tx_timeout,
 	.ndo_get_stats64	= vnic_get_stats64,
+	.ndo_set_features	= vnic_set_features,
 };
 
 /* ------------------------------------------------------------------------
@@ -556,8 +568,14 @@ static int vnic_probe(struct pci_dev *pdev, const struct pci_device_id *ent)
 	netdev->netdev_ops = &vnic_netdev_ops;
 	vnic_set_ethtool_ops(netdev);
 	netdev->watchdog_timeo = 5 * HZ;
-	netdev->features = NETIF_F_SG | NETIF_F_HIGHDMA;
-	netdev->hw_features = NETIF_F_SG;
+	/*
+	 * The device inserts TCP/UDP checksums at any offset the driver gives
+	 * (context descriptor + TXSM) and checks them on receive.  TX checksum
+	 * offload is what keeps StackMap's zero-copy frags unshared: without
+	 * it the stack copies them to checksum in software (spec 12).
+	 */
+	netdev->hw_features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_RXCSUM;
+	netdev->features = netdev->hw_features | NETIF_F_HIGHDMA;
 	netdev->priv_flags |= IFF_UNICAST_FLT;
 	netdev->min_mtu = ETH_MIN_MTU;
 	netdev->max_mtu = ETH_DATA_LEN;

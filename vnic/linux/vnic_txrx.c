@@ -12,10 +12,13 @@
  * the device in MSI-X mode.
  */
 
+#include <linux/bitfield.h>
 #include <linux/etherdevice.h>
 #include <linux/interrupt.h>
 #include <linux/netdevice.h>
 #include <linux/pci.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
 #include <net/netdev_queues.h>
 #include <net/page_pool/helpers.h>
 
@@ -101,6 +104,47 @@ static bool vnic_clean_tx_irq(struct vnic_q_vector *qv, int napi_budget)
 	return budget != 0;
 }
 
+/*
+ * A frame whose TCP/UDP checksum the stack left to us (CHECKSUM_PARTIAL):
+ * one context descriptor at @i says where the L4 header starts and which
+ * checksum field to fill; the data descriptors then ask for it with TXSM.
+ * The stack has put the pseudo-header sum in the field, so the device sums
+ * from the L4 header to the end, as skb_checksum_help would.
+ *
+ * Return: false if the device cannot do this one (the caller does it).
+ */
+static bool vnic_tx_context(struct vnic_ring *ring, struct sk_buff *skb,
+			    u16 i)
+{
+	struct vnic_adv_tx_context_desc *ctx = (void *)VNIC_TX_DESC(ring, i);
+	unsigned int maclen = skb_network_offset(skb);
+	unsigned int l4 = skb_checksum_start_offset(skb);
+	u32 tucmd = VNIC_TXCTX_DTYP_CTXT | VNIC_TXCTX_DEXT;
+
+	switch (skb->csum_offset) {
+	case offsetof(struct tcphdr, check):
+		tucmd |= VNIC_TXCTX_TUCMD_L4T_TCP;
+		break;
+	case offsetof(struct udphdr, check):
+		tucmd |= VNIC_TXCTX_TUCMD_L4T_UDP;
+		break;
+	default:
+		return false;
+	}
+	if (l4 < maclen || maclen > FIELD_MAX(VNIC_TXCTX_MACLEN) ||
+	    l4 - maclen > FIELD_MAX(VNIC_TXCTX_IPLEN))
+		return false;
+	if (skb->protocol == htons(ETH_P_IP))
+		tucmd |= VNIC_TXCTX_TUCMD_IPV4;
+
+	ctx->vlan_macip_lens = cpu_to_le32(FIELD_PREP(VNIC_TXCTX_MACLEN, maclen) |
+					   FIELD_PREP(VNIC_TXCTX_IPLEN, l4 - maclen));
+	ctx->seqnum_seed = 0;
+	ctx->type_tucmd_mlhl = cpu_to_le32(tucmd);
+	ctx->mss_l4len_idx = 0;	/* context 0 */
+	return true;
+}
+
 u16 vnic_select_queue(struct net_device *netdev, struct sk_buff *skb,
 		      struct net_device *sb_dev)
 {
@@ -130,7 +174,10 @@ netdev_tx_t vnic_xmit_frame(struct sk_buff *skb,
 	union vnic_adv_tx_desc *desc = NULL;
 	struct vnic_tx_buffer *first, *buf;
 	u32 cmd = VNIC_TXD_DTYP_DATA | VNIC_TXD_DEXT | VNIC_TXD_IFCS;
-	unsigned int f, len;
+	u32 olinfo = skb->len << VNIC_TXD_PAYLEN_SHIFT;
+	unsigned int f, len, netmap_frags = 0;
+	skb_frag_t *frag;
+	bool offload = false;
 	u16 i = ring->next_to_use;
 	dma_addr_t dma;
 
@@ -146,7 +193,7 @@ netdev_tx_t vnic_xmit_frame(struct sk_buff *skb,
 		return NETDEV_TX_OK;
 	}
 
-	if (unlikely(vnic_desc_unused(ring) < nr_frags + 1)) {
+	if (unlikely(vnic_desc_unused(ring) < nr_frags + 2)) {
 		netif_stop_subqueue(netdev, qidx);
 		u64_stats_update_begin(&ring->stats.syncp);
 		ring->stats.tx_busy++;
@@ -155,6 +202,16 @@ netdev_tx_t vnic_xmit_frame(struct sk_buff *skb,
 	}
 
 	first = &ring->tx_buffer_info[i];
+	if (skb->ip_summed == CHECKSUM_PARTIAL) {
+		offload = vnic_tx_context(ring, skb, i);
+		if (offload) {
+			first->len = 0;	/* the context slot maps nothing */
+			olinfo |= VNIC_TXD_TXSM;
+			i = (i + 1 == ring->count) ? 0 : i + 1;
+		} else if (skb_checksum_help(skb)) {
+			goto drop;
+		}
+	}
 	len = skb_headlen(skb);
 	dma = dma_map_single(ring->dev, skb->data, len, DMA_TO_DEVICE);
 	for (f = 0;; f++) {
@@ -168,21 +225,27 @@ netdev_tx_t vnic_xmit_frame(struct sk_buff *skb,
 		desc = VNIC_TX_DESC(ring, i);
 		desc->read.buffer_addr = cpu_to_le64(dma);
 		desc->read.cmd_type_len = cpu_to_le32(cmd | len);
-		/* PAYLEN on the first descriptor; this clears a stale DD */
-		desc->read.olinfo_status =
-			cpu_to_le32(f ? 0 : skb->len << VNIC_TXD_PAYLEN_SHIFT);
+		/* PAYLEN and offloads on the first; this clears a stale DD */
+		desc->read.olinfo_status = cpu_to_le32(f ? 0 : olinfo);
 
 		if (f == nr_frags)
 			break;
 		i = (i + 1 == ring->count) ? 0 : i + 1;
-		len = skb_frag_size(&skb_shinfo(skb)->frags[f]);
-		dma = skb_frag_dma_map(ring->dev, &skb_shinfo(skb)->frags[f],
-				       0, len, DMA_TO_DEVICE);
+		frag = &skb_shinfo(skb)->frags[f];
+		len = skb_frag_size(frag);
+		netmap_frags += nm_page_in_region(skb_frag_page(frag));
+		dma = skb_frag_dma_map(ring->dev, frag, 0, len, DMA_TO_DEVICE);
 	}
 	desc->read.cmd_type_len |= cpu_to_le32(VNIC_TXD_EOP | VNIC_TXD_RS);
 
 	first->skb = skb;
 	first->bytecount = max_t(unsigned int, skb->len, ETH_ZLEN);
+	if (offload || netmap_frags) {
+		u64_stats_update_begin(&ring->stats.syncp);
+		ring->stats.csum_offload += offload;
+		ring->stats.netmap_frags += netmap_frags;
+		u64_stats_update_end(&ring->stats.syncp);
+	}
 	skb_tx_timestamp(skb);
 	/* descriptors before next_to_watch: cleanup reads them after it */
 	smp_wmb();
@@ -210,10 +273,11 @@ err_dma:
 			break;
 		i = i ? i - 1 : ring->count - 1;
 	}
-	dev_kfree_skb_any(skb);
 	u64_stats_update_begin(&ring->stats.syncp);
 	ring->stats.tx_dma_failed++;
 	u64_stats_update_end(&ring->stats.syncp);
+drop:
+	dev_kfree_skb_any(skb);
 	return NETDEV_TX_OK;
 }
 
@@ -305,6 +369,26 @@ static struct sk_buff *vnic_build_rx_skb(struct vnic_q_vector *qv,
 	return skb;
 }
 
+/*
+ * What the device found checking the frame's checksums (RXCSUM asked it
+ * to): a good TCP/UDP checksum spares the stack its own check; a bad one
+ * is counted and left to the stack, which checks again and drops.
+ */
+static void vnic_rx_checksum(struct vnic_ring *ring, struct sk_buff *skb,
+			     u32 status, unsigned int *good,
+			     unsigned int *bad)
+{
+	if (!(status & VNIC_RXD_L4CS) ||
+	    !(ring->netdev->features & NETIF_F_RXCSUM))
+		return;
+	if (status & (VNIC_RXD_ERR_TCPE | VNIC_RXD_ERR_IPE)) {
+		(*bad)++;
+		return;
+	}
+	skb->ip_summed = CHECKSUM_UNNECESSARY;
+	(*good)++;
+}
+
 /**
  * vnic_clean_rx_irq - pass received frames up, refill in batches (spec 4.2)
  * @qv: the vector whose RX ring to clean
@@ -312,7 +396,7 @@ static struct sk_buff *vnic_build_rx_skb(struct vnic_q_vector *qv,
  *
  * A frame must fit one buffer: the device splits larger ones (no EOP), and
  * those, like descriptors with error bits or impossible lengths, are
- * dropped and counted.  The checksum is left to the stack.
+ * dropped and counted.  Checksums the device checked are trusted.
  *
  * Return: frames passed up.
  */
@@ -320,6 +404,7 @@ static int vnic_clean_rx_irq(struct vnic_q_vector *qv, int budget)
 {
 	struct vnic_ring *ring = &qv->rx;
 	unsigned int pkts = 0, bytes = 0, len_err = 0, hw_err = 0;
+	unsigned int csum_good = 0, csum_bad = 0;
 	u16 i = ring->next_to_clean;
 	u16 cleaned = 0;
 
@@ -364,6 +449,7 @@ static int vnic_clean_rx_irq(struct vnic_q_vector *qv, int budget)
 			goto drop;
 		}
 		skb->protocol = eth_type_trans(skb, ring->netdev);
+		vnic_rx_checksum(ring, skb, status, &csum_good, &csum_bad);
 		skb_record_rx_queue(skb, ring->queue_index);
 		pkts++;
 		bytes += len;
@@ -387,6 +473,8 @@ next:
 	ring->stats.bytes += bytes;
 	ring->stats.length_errors += len_err;
 	ring->stats.hw_errors += hw_err;
+	ring->stats.csum_good += csum_good;
+	ring->stats.csum_errors += csum_bad;
 	u64_stats_update_end(&ring->stats.syncp);
 	return pkts;
 }
