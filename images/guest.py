@@ -7,7 +7,7 @@ Layers (each cached under its content hash, see :mod:`images.cache`)::
     rootfs     trixie runtime: python3, busybox, iproute2, kmod, ...; no compilers
     modules    the vnic/linux tree (vnic.ko, netmap/netmap.ko) compiled *inside* the
                build root in one kbuild pass (the kernel's own gcc)
-    tools      vnic/tools (nmgen, nm_docapi, stackmap_server) compiled in the build root, statically,
+    tools      vnic/tools (nmgen, nm_docapi, stackmap_server, rr_load) compiled in the build root, statically,
                against the netmap headers installed there as <net/netmap_user.h>
     image      vmlinuz + stage-0 initramfs + rootfs.ext4 (runtime root, the kernel
                modules we name, our modules, the tools, ringlab-init)
@@ -45,7 +45,7 @@ UAPI_HEADERS = Path("netmap/uapi/net")
 UAPI_INSTALL = Path("usr/local/include/net")
 #: The user-space tools (in the project): one C file each, built by the Makefile there.
 TOOL_SOURCES = Path("vnic/tools")
-TOOLS = ["nmgen", "nm_docapi", "stackmap_server"]
+TOOLS = ["nmgen", "nm_docapi", "stackmap_server", "rr_load"]
 #: The build root's compiler (gcc-14 has no plain "gcc" alias there).
 TOOLS_CC = "gcc-14"
 

@@ -7,10 +7,15 @@
  * listen() and accept().  Each accepted connection is attached to the
  * stack port "stack:IFNAME" (NETMAP_REQ_PST_FD_REG), and from then on its
  * data arrives in RX slots and leaves from TX slots, every slot naming its
- * connection's fd in slot.ptr: one poll() and one TX sync serve a batch of
- * all connections.  The ceiling for the Python servers of the course.
+ * connection's fd in slot.ptr: one poll() sends the answers of the last
+ * batch and brings the requests of the next, for all connections at once.  The ceiling for the Python servers of the course.
  *
- *   stackmap_server [-i eth0] [-p 9100]
+ * -m sockets serves the same protocol with the same code on the socket API
+ * (epoll, recv, send), so that the two data paths can be compared with
+ * nothing else different; -r makes each answer the reversed request
+ * repeated to that many bytes (rr_load -r checks them).
+ *
+ *   stackmap_server [-m stack|sockets] [-i eth0] [-p 9100] [-r 32]
  *
  * Prints one line when listening and, on SIGINT/SIGTERM, one JSON line of
  * what it did.
@@ -21,6 +26,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -28,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -115,29 +122,103 @@ static struct netmap_slot *tx_slot(struct stack_port *p)
 	return &p->tx->slot[p->tx->head];
 }
 
-static void tx_push(struct netmap_ring *tx, struct netmap_slot *slot, int fd,
-		    uint32_t len)
+/*
+ * Where one connection's answers go: TX slots of the stack port, filled
+ * one after the other and pushed when full; or, in sockets mode, a buffer
+ * that one send() writes.
+ */
+struct out {
+	struct stack_port *port;	/* NULL: sockets mode */
+	int fd;
+	struct netmap_slot *slot;
+	uint8_t *buf;
+	uint32_t used, room;
+	uint8_t *bytes;			/* sockets mode */
+	size_t len, cap;
+};
+
+static void out_push(struct out *o)
 {
-	slot->len = len;
-	nm_pst_reset_fddoff(slot);
-	nm_pst_setfd(slot, fd);
+	struct netmap_ring *tx = o->port->tx;
+
+	o->slot->len = o->used;
+	nm_pst_reset_fddoff(o->slot);
+	nm_pst_setfd(o->slot, o->fd);
 	tx->head = tx->cur = nm_ring_next(tx, tx->head);
+	o->slot = NULL;
+}
+
+static int out_put(struct out *o, const uint8_t *data, uint32_t n)
+{
+	if (!o->port) {
+		if (o->len + n > o->cap) {
+			o->cap = 2 * (o->len + n);
+			o->bytes = realloc(o->bytes, o->cap);
+			if (!o->bytes)
+				die("realloc");
+		}
+		memcpy(o->bytes + o->len, data, n);
+		o->len += n;
+		return 0;
+	}
+	while (n) {
+		uint32_t take;
+
+		if (!o->slot) {
+			o->slot = tx_slot(o->port);
+			if (!o->slot)
+				return -1;
+			o->buf = (uint8_t *)NETMAP_BUF_OFFSET(o->port->tx, o->slot);
+			o->room = o->port->tx->nr_buf_size -
+				  NETMAP_ROFFSET(o->port->tx, o->slot);
+			o->used = 0;
+		}
+		take = n < o->room - o->used ? n : o->room - o->used;
+		memcpy(o->buf + o->used, data, take);
+		o->used += take;
+		data += take;
+		n -= take;
+		if (o->used == o->room)
+			out_push(o);
+	}
+	return 0;
+}
+
+/* the rest of the stack slot, or the whole buffer with send() */
+static void out_flush(struct out *o)
+{
+	size_t sent = 0;
+
+	if (o->port) {
+		if (o->slot)
+			out_push(o);
+		return;
+	}
+	while (sent < o->len) {
+		ssize_t n = send(o->fd, o->bytes + sent, o->len - sent, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;	/* the peer went away: its EOF comes next */
+		sent += n;
+	}
+	o->len = 0;
 }
 
 /*
- * One RX slot's data: complete the connection's requests, answer each in
- * one TX slot of that connection.  Return: requests answered.
+ * Data of one connection: complete its requests, answer each with the
+ * request reversed, repeated to @response bytes.  Return: requests answered.
  */
-static unsigned long serve_slot(struct stack_port *p, struct conn *c, int fd,
-				const uint8_t *data, uint32_t len)
+static unsigned long serve(struct conn *c, const uint8_t *data, uint32_t len,
+			   uint32_t response, struct out *o)
 {
-	struct netmap_slot *out = NULL;
 	unsigned long answered = 0;
-	uint32_t room = 0, used = 0;
-	uint8_t *buf = NULL;
+	uint8_t answer[MESSAGE];
+	uint32_t i;
 
 	while (len) {
-		uint32_t take = MESSAGE - c->have, i;
+		uint32_t take = MESSAGE - c->have;
 
 		if (take > len)
 			take = len;
@@ -148,54 +229,24 @@ static unsigned long serve_slot(struct stack_port *p, struct conn *c, int fd,
 		if (c->have < MESSAGE)
 			break;
 		c->have = 0;
-		if (used + MESSAGE > room) {
-			if (out)
-				tx_push(p->tx, out, fd, used);
-			out = tx_slot(p);
-			if (!out)
-				return answered;
-			buf = (uint8_t *)NETMAP_BUF_OFFSET(p->tx, out);
-			room = p->tx->nr_buf_size - NETMAP_ROFFSET(p->tx, out);
-			used = 0;
-		}
 		for (i = 0; i < MESSAGE; i++)
-			buf[used + i] = c->partial[MESSAGE - 1 - i];
-		used += MESSAGE;
+			answer[i] = c->partial[MESSAGE - 1 - i];
+		for (i = 0; i < response; i += MESSAGE)
+			if (out_put(o, answer, MESSAGE))
+				return answered;
 		answered++;
 	}
-	if (out)
-		tx_push(p->tx, out, fd, used);
 	return answered;
 }
 
-int main(int argc, char **argv)
-{
-	unsigned long accepted = 0, requests = 0, batches = 0, closed = 0;
-	const char *ifname = "eth0";
-	struct sockaddr_in addr = { .sin_family = AF_INET };
-	struct stack_port port;
-	struct conn *conns;
-	int listener, opt, one = 1;
-	uint16_t tcp_port = 9100;
+struct stats {
+	unsigned long accepted, closed, requests, batches;
+};
 
-	while ((opt = getopt(argc, argv, "i:p:")) != -1) {
-		switch (opt) {
-		case 'i':
-			ifname = optarg;
-			break;
-		case 'p':
-			tcp_port = atoi(optarg);
-			break;
-		default:
-			fprintf(stderr, "usage: %s [-i ifname] [-p port]\n", argv[0]);
-			return 2;
-		}
-	}
-	conns = calloc(MAX_FD, sizeof(*conns));
-	if (!conns)
-		die("calloc");
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+static int listen_on(uint16_t tcp_port)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	int listener, one = 1;
 
 	listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (listener < 0)
@@ -205,10 +256,19 @@ int main(int argc, char **argv)
 	if (bind(listener, (struct sockaddr *)&addr, sizeof(addr)) ||
 	    listen(listener, 128))
 		die("bind/listen");
-	port_open(&port, ifname);
-	printf("listening on %u via %s\n", tcp_port, port.name);
-	fflush(stdout);
+	return listener;
+}
 
+/* the data path of StackMap: every connection's data in one pair of rings */
+static void run_stack(int listener, const char *ifname, uint32_t response,
+		      struct conn *conns, struct stats *st)
+{
+	struct stack_port port;
+	struct out o = { .port = &port };
+
+	port_open(&port, ifname);
+	printf("listening via %s\n", port.name);
+	fflush(stdout);
 	while (!stop) {
 		struct pollfd pfd[2] = {
 			{ .fd = listener, .events = POLLIN },
@@ -223,7 +283,7 @@ int main(int argc, char **argv)
 			die("poll");
 		}
 		/* control: new connections, each attached to the port */
-		for (;;) {
+		while (pfd[0].revents & POLLIN) {
 			struct nmreq_pst_fd_reg attach = { 0 };
 			int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 
@@ -238,12 +298,12 @@ int main(int argc, char **argv)
 			}
 			memset(&conns[fd], 0, sizeof(conns[fd]));
 			conns[fd].open = 1;
-			accepted++;
+			st->accepted++;
 		}
 		/* data: every connection's, in one batch */
 		if (nm_ring_empty(rx))
 			continue;
-		batches++;
+		st->batches++;
 		for (i = rx->head; i != rx->tail; i = nm_ring_next(rx, i)) {
 			struct netmap_slot *slot = &rx->slot[i];
 			int fd = nm_pst_getfd(slot);
@@ -254,19 +314,130 @@ int main(int argc, char **argv)
 			if (slot->len == doff) {	/* end of stream */
 				conns[fd].open = 0;
 				close(fd);
-				closed++;
+				st->closed++;
 				continue;
 			}
-			requests += serve_slot(&port, &conns[fd], fd,
-					       (uint8_t *)NETMAP_BUF_OFFSET(rx, slot) + doff,
-					       slot->len - doff);
+			o.fd = fd;
+			st->requests += serve(&conns[fd],
+					      (uint8_t *)NETMAP_BUF_OFFSET(rx, slot) + doff,
+					      slot->len - doff, response, &o);
+			out_flush(&o);
 		}
+		/* the next poll() sends the answers (it syncs TX first) */
 		rx->head = rx->cur = rx->tail;
-		if (ioctl(port.fd, NIOCTXSYNC, NULL))
-			die("NIOCTXSYNC");
 	}
-	printf("{\"accepted\": %lu, \"closed\": %lu, \"requests\": %lu, \"batches\": %lu}\n",
-	       accepted, closed, requests, batches);
 	close(port.fd);
+}
+
+/* the same server on the socket API, for comparison: epoll, recv, send */
+static void run_sockets(int listener, uint32_t response, struct conn *conns,
+			struct stats *st)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = listener };
+	struct out o = { 0 };
+	static uint8_t buf[65536];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev))
+		die("epoll");
+	printf("listening with sockets\n");
+	fflush(stdout);
+	while (!stop) {
+		struct epoll_event events[64];
+		int n = epoll_wait(ep, events, 64, 200), e;
+
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait");
+		if (n > 0)
+			st->batches++;
+		for (e = 0; e < n; e++) {
+			int fd = events[e].data.fd;
+			ssize_t got;
+
+			if (fd == listener) {
+				while ((fd = accept4(listener, NULL, NULL,
+						     SOCK_CLOEXEC)) >= 0) {
+					struct epoll_event cev = {
+						.events = EPOLLIN, .data.fd = fd,
+					};
+					int one = 1;
+
+					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY,
+						   &one, sizeof(one));
+					if (fd >= MAX_FD ||
+					    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev)) {
+						close(fd);
+						continue;
+					}
+					memset(&conns[fd], 0, sizeof(conns[fd]));
+					conns[fd].open = 1;
+					st->accepted++;
+				}
+				continue;
+			}
+			got = recv(fd, buf, sizeof(buf), 0);
+			if (got <= 0) {
+				conns[fd].open = 0;
+				close(fd);
+				st->closed++;
+				continue;
+			}
+			o.fd = fd;
+			st->requests += serve(&conns[fd], buf, got, response, &o);
+			out_flush(&o);
+		}
+	}
+	free(o.bytes);
+	close(ep);
+}
+
+int main(int argc, char **argv)
+{
+	const char *ifname = "eth0", *mode = "stack";
+	uint32_t response = MESSAGE;
+	struct stats st = { 0 };
+	uint16_t tcp_port = 9100;
+	struct conn *conns;
+	int listener, opt;
+
+	while ((opt = getopt(argc, argv, "i:p:r:m:")) != -1) {
+		switch (opt) {
+		case 'i':
+			ifname = optarg;
+			break;
+		case 'p':
+			tcp_port = atoi(optarg);
+			break;
+		case 'r':
+			response = atoi(optarg);
+			break;
+		case 'm':
+			mode = optarg;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (!response || response % MESSAGE ||
+	    (strcmp(mode, "stack") && strcmp(mode, "sockets")))
+		goto usage;
+	conns = calloc(MAX_FD, sizeof(*conns));
+	if (!conns)
+		die("calloc");
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	listener = listen_on(tcp_port);
+	printf("port %u, %u-byte answers: ", tcp_port, response);
+	if (!strcmp(mode, "stack"))
+		run_stack(listener, ifname, response, conns, &st);
+	else
+		run_sockets(listener, response, conns, &st);
+	printf("{\"mode\": \"%s\", \"accepted\": %lu, \"closed\": %lu, \"requests\": %lu, \"batches\": %lu}\n",
+	       mode, st.accepted, st.closed, st.requests, st.batches);
 	return 0;
+
+usage:
+	fprintf(stderr, "usage: %s [-m stack|sockets] [-i ifname] [-p port] [-r answer bytes, a multiple of 32]\n",
+		argv[0]);
+	return 2;
 }

@@ -894,6 +894,11 @@ static int nm_register(struct nm_file *nf, const char *name,
 	}
 	err = nm_ring_range(port, req->nr_mode, req->nr_ringid,
 			    req->nr_flags, first, last);
+	/*
+	 * A stack port's RX slots are the data of the sockets its program
+	 * attached: a second program on the same rings would take them.
+	 */
+	exclusive |= port->stack_port;
 	if (!err)
 		err = nm_rings_claimable(port, first, last, exclusive);
 	if (err)
