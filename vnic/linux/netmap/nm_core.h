@@ -81,7 +81,8 @@ void nm_port_kill(struct nm_port *port);
 void nm_port_put(struct nm_port *port);
 
 /* nm_stack.c */
-struct nm_port *nm_stack_port(struct nm_port *nic, u8 goff);
+struct nm_port *nm_stack_port(struct nm_port *nic);
+void nm_stack_set_offset(struct nm_port *port, u8 goff);
 void nm_stack_detach(struct nm_port *nic);
 int nm_stack_attach(struct nm_port *port, int fd);
 void nm_stack_show(struct seq_file *m, struct nm_port *port);

@@ -660,8 +660,7 @@ static struct nm_port *nm_port_find(const char *name)
 }
 
 /* "stack:eth0": eth0's stack port, created with the first open */
-static int nm_lookup_stack(const char *ifname, u8 goff,
-			   struct nm_port **portp)
+static int nm_lookup_stack(const char *ifname, struct nm_port **portp)
 {
 	struct nm_port *nic = nm_port_find(ifname);
 	struct nm_port *port;
@@ -669,7 +668,7 @@ static int nm_lookup_stack(const char *ifname, u8 goff,
 	if (!nic)
 		return -ENXIO;
 	mutex_lock(&nic->lock);
-	port = nic->dead ? ERR_PTR(-ENXIO) : nm_stack_port(nic, goff);
+	port = nic->dead ? ERR_PTR(-ENXIO) : nm_stack_port(nic);
 	mutex_unlock(&nic->lock);
 	nm_port_put(nic);
 	if (IS_ERR(port))
@@ -678,17 +677,13 @@ static int nm_lookup_stack(const char *ifname, u8 goff,
 	return 0;
 }
 
-/*
- * ENXIO for no interface, EOPNOTSUPP for one without a native adapter;
- * @goff is a stack port's generic offset (NETMAP_REQ_OPT_OFFSETS).
- */
-static int nm_lookup(const char *name, u8 goff, struct nm_port **portp)
+/* ENXIO for no interface, EOPNOTSUPP for one without a native adapter */
+static int nm_lookup(const char *name, struct nm_port **portp)
 {
 	struct net_device *dev;
 
 	if (!strncmp(name, NM_STACK_PREFIX, strlen(NM_STACK_PREFIX)))
-		return nm_lookup_stack(name + strlen(NM_STACK_PREFIX), goff,
-				       portp);
+		return nm_lookup_stack(name + strlen(NM_STACK_PREFIX), portp);
 
 	if (!strncmp(name, "vale", 4) || strpbrk(name, "{}")) {
 		pr_info_ratelimited(NM_PFX "%s: VALE ports and pipes are not part of ringlab's netmap\n",
@@ -880,7 +875,7 @@ static int nm_register(struct nm_file *nf, const char *name,
 		err = -EBUSY;
 		goto out;
 	}
-	err = nm_lookup(name, goff, &port);
+	err = nm_lookup(name, &port);
 	if (err)
 		goto out;
 	mutex_lock(&port->lock);
@@ -888,6 +883,8 @@ static int nm_register(struct nm_file *nf, const char *name,
 	if (port->dead || !try_module_get(port->owner))
 		goto err_port;
 	if (!port->users) {
+		if (port->stack_port)	/* its program's NETMAP_REQ_OPT_OFFSETS */
+			nm_stack_set_offset(port, goff);
 		err = nm_port_activate(port);
 		if (err)
 			goto err_module;
@@ -970,7 +967,7 @@ static int nm_port_info(struct nm_file *nf, const char *name,
 			return -EINVAL;
 		kref_get(&port->ref);
 	} else {
-		err = nm_lookup(name, 0, &port);
+		err = nm_lookup(name, &port);
 		if (err)
 			return err;
 	}

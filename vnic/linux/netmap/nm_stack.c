@@ -58,10 +58,25 @@ MODULE_PARM_DESC(stack_slots, "Slots of a stack port's TX and RX ring (default 1
 
 enum nm_stack_buf_state { NM_BUF_IDLE, NM_BUF_SENDING, NM_BUF_HELD };
 
+/*
+ * An skb points to one ubuf_info.  For TCP to put several slots in one
+ * segment (full MSS-sized segments, one GSO skb for a large answer) their
+ * buffers form a group: the first is the head, whose ubuf_info the skbs
+ * point to; the others join it (link_skb) and hold a reference to it until
+ * their own references are gone.  The group comes back when the head's
+ * last reference goes.  NM_GROUP_MAX bounds how long a stream's buffers
+ * can be kept together.
+ */
+#define NM_GROUP_MAX	16
+
 /**
  * struct nm_stack_buf - a TX buffer while TCP has (part of) it
- * @ubuf: TCP's handle: one reference per segment and one of ours
+ * @ubuf: TCP's handle: one reference per skb, one of ours while we send,
+ *	and (a head) one per member of its group
  * @stack: whose pool the buffer returns to
+ * @head: the head of its group (itself when alone or a head)
+ * @next: the next member, in the head's list
+ * @members: a head's members
  * @idx: the buffer
  * @state: IDLE in a ring; SENDING partly handed to TCP (the slot still in
  *	the ring, our reference held); HELD swapped out, TCP's alone
@@ -69,6 +84,8 @@ enum nm_stack_buf_state { NM_BUF_IDLE, NM_BUF_SENDING, NM_BUF_HELD };
 struct nm_stack_buf {
 	struct ubuf_info ubuf;
 	struct nm_stack *stack;
+	struct nm_stack_buf *head, *next;
+	u16 members;
 	u32 idx;
 	enum nm_stack_buf_state state;
 };
@@ -106,8 +123,11 @@ struct nm_stack_sock {
  * @mem: the region, held as long as buffers may come back to it
  * @socks: fd -> struct nm_stack_sock; changed only with no sync running
  * @bufs: per buffer index, the TX buffers' TCP state
- * @goff: the generic offset of every slot (NETMAP_REQ_OPT_OFFSETS)
- * @tx_partial: bytes of the slot at TX hwcur already given to TCP
+ * @goff: the generic offset of every slot (NETMAP_REQ_OPT_OFFSETS of the
+ *	program that has the port)
+ * @tx_pending: the slot at TX hwcur is SENDING: TCP has part of it, or its
+ *	buffer joined a group; the next sync finishes it
+ * @tx_partial: bytes of that slot already given to TCP
  * @tx_partial_idx: that slot's buffer
  * @rx_next: the fd rxsync serves first (round robin)
  * @release: frees the stack in process context (nm_mem_put sleeps)
@@ -122,6 +142,7 @@ struct nm_stack {
 	struct xarray socks;
 	struct nm_stack_buf *bufs;
 	u8 goff;
+	bool tx_pending;
 	u32 tx_partial, tx_partial_idx;
 	unsigned long rx_next;
 	struct work_struct release;
@@ -337,29 +358,80 @@ out:
 /* TX                                                                  */
 /* ------------------------------------------------------------------ */
 
+/* a HELD buffer TCP is done with goes back to the pool */
+static void nm_stack_buf_release(struct nm_stack_buf *buf)
+{
+	struct nm_stack *stack = buf->stack;
+
+	WRITE_ONCE(buf->state, NM_BUF_IDLE);
+	nm_mem_buf_free(stack->mem, buf->idx);
+	atomic_dec(&stack->held);
+	atomic64_inc(&stack->completions);
+	nm_stack_put(stack);
+	module_put(THIS_MODULE);
+}
+
 /* softirq or process context: TCP (or we) let go of a reference */
 static void nm_stack_complete(struct sk_buff *skb, struct ubuf_info *uarg,
 			      bool zerocopy_success)
 {
 	struct nm_stack_buf *buf = container_of(uarg, struct nm_stack_buf, ubuf);
 	struct nm_stack *stack = buf->stack;
+	struct nm_stack_buf *next;
 
 	if (!zerocopy_success)	/* e.g. a packet tap copied the frags */
 		atomic64_inc(&stack->copied_late);
 	if (!refcount_dec_and_test(&uarg->refcnt))
 		return;
-	/* only a HELD buffer loses its last reference: ours went last */
-	WRITE_ONCE(buf->state, NM_BUF_IDLE);
-	nm_mem_buf_free(stack->mem, buf->idx);
-	atomic_dec(&stack->held);
-	atomic64_inc(&stack->completions);
+	if (buf->head != buf) {
+		/* a member: its data may be in the head's skbs, the head decides */
+		nm_stack_complete(skb, &buf->head->ubuf, true);
+		return;
+	}
+	/* a head (with its members): only HELD buffers lose their last reference */
+	kref_get(&stack->ref);	/* the wake-up below comes after the releases */
+	for (; buf; buf = next) {
+		next = buf->next;
+		nm_stack_buf_release(buf);
+	}
 	wake_up(&stack->port->wq[NM_TX]);
 	nm_stack_put(stack);
-	module_put(THIS_MODULE);
+}
+
+/*
+ * TCP appends @uarg's buffer to @skb (socket locked, our txsync): the
+ * first buffer of an skb is its ubuf_info; a later one joins its group.
+ */
+static int nm_stack_link_skb(struct sk_buff *skb, struct ubuf_info *uarg)
+{
+	struct nm_stack_buf *buf = container_of(uarg, struct nm_stack_buf, ubuf);
+	struct ubuf_info *prev_uarg = skb_zcopy(skb);
+	struct nm_stack_buf *head;
+
+	if (!prev_uarg) {
+		net_zcopy_get(uarg);
+		skb_zcopy_init(skb, uarg);
+		return 0;
+	}
+	if (prev_uarg == uarg)		/* more of the same buffer */
+		return 0;
+	/* a buffer in a group, or an skb of someone else's: a new skb */
+	if (buf->head != buf || buf->next || prev_uarg->ops != uarg->ops)
+		return -EEXIST;
+	head = container_of(prev_uarg, struct nm_stack_buf, ubuf)->head;
+	if (head->members >= NM_GROUP_MAX)
+		return -EEXIST;
+	buf->head = head;
+	buf->next = head->next;
+	head->next = buf;
+	head->members++;
+	net_zcopy_get(&head->ubuf);	/* the member's, until it is done */
+	return 0;
 }
 
 static const struct ubuf_info_ops nm_stack_ubuf_ops = {
 	.complete = nm_stack_complete,
+	.link_skb = nm_stack_link_skb,
 };
 
 /* what one slot asks for, checked */
@@ -411,7 +483,7 @@ static void nm_stack_hold_partial(struct nm_stack *stack)
 {
 	struct nm_stack_buf *buf = &stack->bufs[stack->tx_partial_idx];
 
-	stack->tx_partial = 0;
+	stack->tx_pending = false;
 	buf->state = NM_BUF_HELD;
 	atomic_inc(&stack->held);
 	kref_get(&stack->ref);
@@ -429,10 +501,12 @@ static int nm_stack_tx_slot(struct nm_stack *stack, struct nm_kring *kring,
 			    bool more)
 {
 	struct nm_stack_buf *buf = &stack->bufs[tx->idx];
-	u32 done = stack->tx_partial, size = tx->len - tx->doff - done;
+	u32 done = stack->tx_pending ? stack->tx_partial : 0;
+	u32 size = tx->len - tx->doff - done;
 	struct sock *sk = tx->ss->sk;
 	struct msghdr msg = {};
 	struct bio_vec bvec;
+	bool taken;
 	u32 spare;
 	int sent;
 
@@ -452,6 +526,9 @@ static int nm_stack_tx_slot(struct nm_stack *stack, struct nm_kring *kring,
 		buf->ubuf.flags = SKBFL_ZEROCOPY_FRAG | SKBFL_DONT_ORPHAN;
 		refcount_set(&buf->ubuf.refcnt, 1);	/* ours */
 		buf->stack = stack;
+		buf->head = buf;
+		buf->next = NULL;
+		buf->members = 0;
 		buf->idx = tx->idx;
 		buf->state = NM_BUF_SENDING;
 	}
@@ -464,26 +541,33 @@ static int nm_stack_tx_slot(struct nm_stack *stack, struct nm_kring *kring,
 	sent = tcp_sendmsg_locked(sk, &msg, size);
 
 	if (sent >= 0 && sent < size) {		/* the send buffer filled up */
-		stack->tx_partial += sent;
-		stack->tx_partial_idx = tx->idx;
+		done += sent;
 		sent = -EAGAIN;
 	}
-	if (sent < 0 && (sent == -EAGAIN || done)) {
+	taken = done || buf->head != buf || refcount_read(&buf->ubuf.refcnt) > 1;
+	if (sent == -EAGAIN) {
 		nm_mem_buf_free(stack->mem, spare);
-		if (sent == -EAGAIN) {
-			stack->tx_eagain++;
-			return -EAGAIN;
-		}
-		/* an error after part of the slot went: TCP has that part */
-	} else if (sent < 0) {
+		stack->tx_eagain++;
+		/* finish it next time; or, if TCP took nothing, start afresh */
+		stack->tx_pending = taken;
+		stack->tx_partial = done;
+		stack->tx_partial_idx = tx->idx;
+		if (!taken)
+			buf->state = NM_BUF_IDLE;
+		return -EAGAIN;
+	}
+	stack->tx_pending = false;
+	if (sent < 0 && !taken) {
 		nm_mem_buf_free(stack->mem, spare);
-		buf->state = NM_BUF_IDLE;	/* nothing of it was taken */
+		buf->state = NM_BUF_IDLE;
 		goto refused;
 	}
-
-	stack->tx_partial = 0;
-	stack->tx_slots++;
-	if (refcount_read(&buf->ubuf.refcnt) == 1) {
+	/* sent; or refused after TCP took part of it: the buffer is TCP's */
+	if (sent < 0)
+		stack->tx_dropped++;
+	else
+		stack->tx_slots++;
+	if (!taken) {
 		/* TCP copied (no scatter-gather on the route): keep it */
 		buf->state = NM_BUF_IDLE;
 		nm_mem_buf_free(stack->mem, spare);
@@ -526,7 +610,7 @@ static int nm_stack_txsync(struct nm_kring *kring, unsigned int flags)
 		struct nm_stack_tx tx;
 		bool more;
 
-		if (stack->tx_partial &&
+		if (stack->tx_pending &&
 		    READ_ONCE(slot->buf_idx) != stack->tx_partial_idx)
 			nm_stack_hold_partial(stack);
 		verdict = nm_stack_tx_parse(stack, kring, slot, &tx);
@@ -676,7 +760,7 @@ static int nm_stack_reg(struct nm_port *port, bool on)
 	u32 s;
 
 	if (on) {
-		stack->tx_partial = 0;
+		stack->tx_pending = false;
 		for (d = NM_TX; d < NM_DIRS; d++) {
 			struct nm_kring *kring = &(d == NM_TX ? port->tx_rings :
 						   port->rx_rings)[0];
@@ -691,7 +775,7 @@ static int nm_stack_reg(struct nm_port *port, bool on)
 		xa_erase(&stack->socks, fd);
 		nm_stack_sock_detach(ss);
 	}
-	if (stack->tx_partial) {
+	if (stack->tx_pending) {
 		struct netmap_slot *slot =
 			&port->tx_rings[0].ring->slot[port->tx_rings[0].hwcur];
 
@@ -715,14 +799,19 @@ static const struct nm_port_ops nm_stack_ops = {
 	.arm_irq = nm_stack_arm_irq,
 };
 
+/* before activation, port->lock held: where the slots' data areas start */
+void nm_stack_set_offset(struct nm_port *port, u8 goff)
+{
+	nm_stack_of(port)->goff = goff;
+}
+
 /**
  * nm_stack_port - the stack port of @nic, created on first use
  * @nic: a NIC's port, its lock held
- * @goff: the generic offset asked for by the first program to register
  *
  * Return: the stack port (with a reference), or an ERR_PTR.
  */
-struct nm_port *nm_stack_port(struct nm_port *nic, u8 goff)
+struct nm_port *nm_stack_port(struct nm_port *nic)
 {
 	struct nm_stack *stack;
 	struct nm_port *port;
@@ -760,7 +849,6 @@ struct nm_port *nm_stack_port(struct nm_port *nic, u8 goff)
 	port->num_tx_desc = stack_slots;
 	port->num_rx_desc = stack_slots;
 	stack->port = port;
-	stack->goff = goff;
 	kref_init(&stack->ref);		/* the NIC's */
 	xa_init(&stack->socks);
 	atomic_set(&stack->held, 0);
