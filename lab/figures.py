@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from lab.vm import Lab, Vm
+from vnic.netmap.port import parse_counters
 
 PEER = "python3 /mnt/project/lab/guest/peer.py"
 WARMUP_S = 1.0
@@ -202,13 +203,12 @@ class NetmapFigures:
 
 
 def netmap_counters(vm: Vm, iface: str) -> dict[str, int]:
-    """The port line of netmap.ko's /proc/net/netmap in a guest, as numbers."""
-    for line in vm.run("cat /proc/net/netmap", check=True).output.splitlines():
-        words = line.split()
-        if words[:2] == ["port", iface]:
-            pairs = (w.split("=", 1) for w in words[2:])
-            return {k: int(v) for k, v in pairs}
-    raise RuntimeError(f"{vm.spec.name}: netmap.ko does not know {iface}")
+    """The port line of netmap.ko's /proc/net/netmap in a guest, as numbers
+    (:func:`vnic.netmap.port.parse_counters`; ``stack stack:IF`` is the stack port's line)."""
+    counters = parse_counters(vm.run("cat /proc/net/netmap", check=True).output)
+    if f"port {iface}" not in counters:
+        raise RuntimeError(f"{vm.spec.name}: netmap.ko does not know {iface}")
+    return counters[f"port {iface}"]
 
 
 def interface(vm: Vm) -> str:
@@ -280,3 +280,27 @@ def netmap_figures(lab: Lab, seconds: float = 5.0) -> NetmapFigures:
         cpu_us_per_packet=cpu_us,
         details=details,
     )
+
+
+def stack_counters(vm: Vm) -> dict[str, int]:
+    """The stack port's line of /proc/net/netmap in a guest (``stack stack:IF``), as numbers;
+    empty before the guest's first stack port was opened."""
+    counters = parse_counters(vm.run("cat /proc/net/netmap", check=True).output)
+    return counters.get(f"stack stack:{interface(vm)}", {})
+
+
+def queue_stat(vm: Vm, stat: str) -> int:
+    """One per-queue counter of the driver's ``ethtool -S`` (``tx_queue_N_STAT``,
+    ``rx_queue_N_STAT``), summed over the queues."""
+    out = vm.run(f"ethtool -S {interface(vm)}", check=True).output
+    return sum(int(line.split(":")[1]) for line in out.splitlines() if f"_{stat}:" in line)
+
+
+def snmp(vm: Vm) -> dict[str, dict[str, int]]:
+    """The guest's /proc/net/snmp: ``{"Tcp": {"RetransSegs": N, ...}, "Ip": ..., ...}``."""
+    rows = [line.split() for line in vm.run("cat /proc/net/snmp", check=True).output.splitlines()]
+    table: dict[str, dict[str, int]] = {}
+    for names, values in zip(rows[::2], rows[1::2], strict=False):
+        if names and values and names[0] == values[0]:
+            table[names[0].rstrip(":")] = dict(zip(names[1:], map(int, values[1:]), strict=False))
+    return table

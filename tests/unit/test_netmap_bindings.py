@@ -113,6 +113,8 @@ _STRUCTS = {
     "nmreq_port_info_get": abi.NmreqPortInfoGet,
     "nmreq_port_hdr": abi.NmreqPortHdr,
     "nmreq_pools_info": abi.NmreqPoolsInfo,
+    "nmreq_opt_offsets": abi.NmreqOptOffsets,
+    "nmreq_pst_fd_reg": abi.NmreqPstFdReg,
     "nmreq": abi.Nmreq,
 }
 

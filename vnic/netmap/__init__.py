@@ -32,25 +32,35 @@ a Python program keeps that property::
 
 Modules: :mod:`~vnic.netmap.abi` (the C header in ctypes), :mod:`~vnic.netmap.names`
 (``netmap:eth0-1/T`` and friends), :mod:`~vnic.netmap.memory` (netmap_if, rings, slots:
-no system calls), :mod:`~vnic.netmap.port` (open, REGISTER, mmap, sync, poll),
-:mod:`~vnic.netmap.testing` (a fake region and kernel for tests), :mod:`~vnic.netmap.blast`
-(``python3 -m vnic.netmap.blast tx|rx PORT``, the Python TX benchmark). The ABI is
-``specs/netmap-abi.md``; nothing here needs :mod:`vnic.model`.
+no system calls), :mod:`~vnic.netmap.port` (open, REGISTER, mmap, sync, poll, the
+counters of ``/proc/net/netmap``), :mod:`~vnic.netmap.stack` (StackMap's stack ports: TCP
+data of many sockets through one ring pair), :mod:`~vnic.netmap.testing` (a fake region and
+kernel for tests), :mod:`~vnic.netmap.blast` (``python3 -m vnic.netmap.blast tx|rx PORT``,
+the Python TX benchmark), :mod:`~vnic.netmap.stack_server` (``python3 -m
+vnic.netmap.stack_server``, exercise 01's request/response server on a stack port). The ABI
+is ``specs/netmap-abi.md`` and ``specs/stackmap-api.md``; nothing here needs
+:mod:`vnic.model`.
 """
 
 from __future__ import annotations
 
 from vnic.netmap.memory import Interface, Ring, Slot
 from vnic.netmap.names import PortName, parse_port_name
-from vnic.netmap.port import Port, pools_info, port_info
+from vnic.netmap.port import Port, parse_counters, pools_info, port_info, read_counters
+from vnic.netmap.stack import Scratchpad, SendReport, StackPort
 
 __all__ = [
     "Interface",
     "Port",
     "PortName",
     "Ring",
+    "Scratchpad",
+    "SendReport",
     "Slot",
+    "StackPort",
+    "parse_counters",
     "parse_port_name",
     "pools_info",
     "port_info",
+    "read_counters",
 ]

@@ -166,17 +166,24 @@ NETMAP_REQ_POOLS_INFO_GET = 12
 NETMAP_REQ_SYNC_KLOOP_START = 13
 NETMAP_REQ_SYNC_KLOOP_STOP = 14
 NETMAP_REQ_CSB_ENABLE = 15
+# PASTE's StackMap requests (stackmap-api §3, §4); ringlab's netmap.ko knows only FD_REG
+NETMAP_REQ_PST_ATTACH = 16
+NETMAP_REQ_PST_DETACH = 17
+NETMAP_REQ_PST_FD_REG = 18  # attach a connected TCP socket to a stack port
 
 REQUEST_NAMES = {
     NETMAP_REQ_REGISTER: "REGISTER",
     NETMAP_REQ_PORT_INFO_GET: "PORT_INFO_GET",
     NETMAP_REQ_PORT_HDR_GET: "PORT_HDR_GET",
     NETMAP_REQ_POOLS_INFO_GET: "POOLS_INFO_GET",
+    NETMAP_REQ_PST_FD_REG: "PST_FD_REG",
 }
 
 
 class NmreqOption(AbiStruct):
-    """Header of an option in the list at ``nr_options`` (24 bytes). Unused by the bindings."""
+    """Header of an option in the list at ``nr_options`` (24 bytes): every option structure
+    starts with one. ``nro_next`` points at the next option (0 ends the list); the kernel
+    writes ``nro_status`` (0: accepted, else the errno it refused the option with)."""
 
     _fields_ = (
         ("nro_next", ctypes.c_uint64),
@@ -186,7 +193,36 @@ class NmreqOption(AbiStruct):
     )
 
 
+NETMAP_REQ_OPT_EXTMEM = 1
+NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS = 2
+NETMAP_REQ_OPT_CSB = 3
+NETMAP_REQ_OPT_SYNC_KLOOP_MODE = 4
+NETMAP_REQ_OPT_OFFSETS = 5  # the only option ringlab accepts, and only on a stack port
 NETMAP_REQ_OPT_MAX = 6
+
+OPTION_NAMES = {
+    NETMAP_REQ_OPT_EXTMEM: "EXTMEM",
+    NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS: "SYNC_KLOOP_EVENTFDS",
+    NETMAP_REQ_OPT_CSB: "CSB",
+    NETMAP_REQ_OPT_SYNC_KLOOP_MODE: "SYNC_KLOOP_MODE",
+    NETMAP_REQ_OPT_OFFSETS: "OFFSETS",
+}
+
+
+class NmreqOptOffsets(AbiStruct):
+    """Option OFFSETS (56 bytes): give every slot a per-slot offset, kept in the low
+    ``nro_offset_bits`` bits of ``slot.ptr``; a slot's data then starts ``offset`` bytes
+    into its buffer. REGISTER sets every slot's offset to ``nro_initial_offset``; a program
+    may use offsets up to ``nro_max_offset``. Stack ports: bits <= 8, initial <= max <= 255."""
+
+    _fields_ = (
+        ("nro_opt", NmreqOption),  # nro_reqtype = NETMAP_REQ_OPT_OFFSETS
+        ("nro_max_offset", ctypes.c_uint64),
+        ("nro_initial_offset", ctypes.c_uint64),
+        ("nro_offset_bits", ctypes.c_uint32),
+        ("nro_tx_align", ctypes.c_uint32),  # upstream netmap's; a stack port wants 0
+        ("nro_min_gap", ctypes.c_uint64),  # upstream netmap's; a stack port wants 0
+    )
 
 
 class NmreqRegister(AbiStruct):
@@ -282,6 +318,31 @@ class NmreqPoolsInfo(AbiStruct):
         ("nr_buf_pool_objtotal", ctypes.c_uint32),
         ("nr_buf_pool_objsize", ctypes.c_uint32),
     )
+
+
+# --- StackMap: stack ports (stackmap-api §3-§5, §12) -----------------------------------
+
+NM_STACK_PREFIX = "stack:"  # "stack:eth0": the stack port of eth0
+
+
+class NmreqPstFdReg(AbiStruct):
+    """Body of PST_FD_REG (8 bytes): attach the connected TCP socket ``fd`` (a descriptor of
+    the calling process) to the port named in the header."""
+
+    _fields_ = (("fd", ctypes.c_int32), ("pad1", ctypes.c_uint32))
+
+
+# A stack port's slot.ptr, PASTE's layout: three fields side by side in one u64.
+#   bits  0-7   the generic offset: where the slot's area starts in its buffer
+#   bits  8-39  fd: the socket whose data the slot carries
+#   bits 40-49  doff: where the data starts in that area (RX: 0; TX: the program's choice)
+# The data is len - doff bytes at buffer + offset + doff (len counts from the offset).
+NM_PST_OFFSET_MASK = 0x00000000000000FF
+NM_PST_FD_MASK = 0x000000FFFFFFFF00
+NM_PST_FD_SHIFT = 8
+NM_PST_DOFF_MASK = 0x0003FF0000000000
+NM_PST_DOFF_SHIFT = 40
+NM_PST_DOFF_MAX = 1023
 
 
 # --- legacy control (spec §8): defined for completeness, not used --------------------

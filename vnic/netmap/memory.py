@@ -17,9 +17,23 @@ The program writes ``head`` and ``cur``; the kernel writes ``tail``, and only du
 
 Speed: under TCG a guest runs Python about 50 times slower than the host, so the batch
 methods (:meth:`Ring.fill`, :meth:`Ring.fill_frames`, :meth:`Ring.receive`,
-:meth:`Ring.swap_batch`) do one Python
+:meth:`Ring.swap_batch`, and for stack ports :meth:`Ring.fill_stack` and
+:meth:`Ring.receive_stack`) do one Python
 loop over the slots with one C-level operation per slot, and touch the ring's indices and
 the slots' length fields once per batch.
+
+A stack port's slot (StackMap, ``vnic/netmap/stack.py``) says more than "this buffer, this
+many bytes": its 64-bit ``ptr`` carries three fields, PASTE's layout (stackmap-api §5.2)::
+
+    bit 63        50 49      40 39                              8 7        0
+        |  unused   |   doff   |              fd                |  offset  |
+
+``offset`` is netmap's generic per-slot offset (the bits ``ring.offset_mask`` selects): the
+slot's area starts that many bytes into the buffer. ``fd`` names the socket the data belongs
+to; ``doff`` is where the data starts in the area; ``len`` counts from the offset, so the
+data is ``len - doff`` bytes at ``buffer + offset + doff``. :func:`stack_ptr` and
+:func:`stack_fields` encode and decode the word; :class:`Slot` has ``fd``, ``doff``,
+``offset`` and ``data``.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ import struct
 from array import array
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import overload
 
 from vnic.netmap import abi
 
@@ -41,10 +56,12 @@ _SLOT_SIZE = ctypes.sizeof(abi.NetmapSlot)  # 16 bytes
 _SLOT_WORDS = _SLOT_SIZE // 4  # a slot as 32-bit words: buf_idx at word 0
 _SLOT_HALVES = _SLOT_SIZE // 2  # a slot as 16-bit halves: len at 2, flags at 3
 _BUF_IDX = abi.NetmapSlot.buf_idx.offset // 4
-_PTR = abi.NetmapSlot.ptr.offset // 4
 _LEN = abi.NetmapSlot.len.offset // 2
 _FLAGS = abi.NetmapSlot.flags.offset // 2
+_SLOT_QUADS = _SLOT_SIZE // 8  # a slot as 64-bit words: ptr at 1
+_PTR_Q = abi.NetmapSlot.ptr.offset // 8
 
+BytesLike = bytes | bytearray | memoryview  # what a slot's data can be given as
 SEQ_SIZE = 8  # a sequence number is a big-endian u64
 FIRST_BUFFER = 2  # buffers 0 and 1 are reserved (spec §4.1)
 
@@ -56,6 +73,62 @@ def _frame_struct(size: int, seq_offset: int) -> struct.Struct:
     measured to put a numbered frame into a buffer (about twice as fast as a slice copy
     followed by a separate ``pack_into`` of the number)."""
     return struct.Struct(f">{seq_offset}sQ{size - seq_offset - SEQ_SIZE}s")
+
+
+# --- a stack port's slot.ptr (stackmap-api §5.2) ---------------------------------------------
+
+_FD_MAX = abi.NM_PST_FD_MASK >> abi.NM_PST_FD_SHIFT
+
+
+def stack_ptr(fd: int, doff: int = 0, offset: int = 0) -> int:
+    """The ``ptr`` word of a stack port's slot carrying data of socket ``fd``, starting
+    ``doff`` bytes into the slot's area, which starts ``offset`` bytes into the buffer.
+    A value that does not fit its field raises ValueError: it would change its neighbour."""
+    if not 0 <= fd <= _FD_MAX:
+        raise ValueError(f"fd {fd} does not fit the 32 bits of slot.ptr bits 8-39")
+    if not 0 <= doff <= abi.NM_PST_DOFF_MAX:
+        raise ValueError(f"doff {doff} is outside 0..{abi.NM_PST_DOFF_MAX} (ptr bits 40-49)")
+    if not 0 <= offset <= abi.NM_PST_OFFSET_MASK:
+        raise ValueError(f"offset {offset} is outside 0..{abi.NM_PST_OFFSET_MASK} (bits 0-7)")
+    return offset | fd << abi.NM_PST_FD_SHIFT | doff << abi.NM_PST_DOFF_SHIFT
+
+
+def stack_fields(ptr: int) -> tuple[int, int, int]:
+    """``(fd, doff, offset)`` of a stack port's ``ptr`` word; bits 50-63 are ignored."""
+    return (
+        (ptr & abi.NM_PST_FD_MASK) >> abi.NM_PST_FD_SHIFT,
+        (ptr & abi.NM_PST_DOFF_MASK) >> abi.NM_PST_DOFF_SHIFT,
+        ptr & abi.NM_PST_OFFSET_MASK,
+    )
+
+
+class _PtrField:
+    """One field of ``slot.ptr``, read and written by mask and shift with the other bits
+    kept: PASTE's ``nm_pst_getfd``/``nm_pst_setfd`` and ``nm_pst_getdoff``/``setdoff``.
+    A value too big for the field raises ValueError instead of spilling into the next."""
+
+    def __init__(self, mask: int, shift: int, doc: str) -> None:
+        self.mask, self.shift, self.limit = mask, shift, mask >> shift
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, slot: None, owner: type) -> _PtrField: ...
+
+    @overload
+    def __get__(self, slot: Slot, owner: type) -> int: ...
+
+    def __get__(self, slot: Slot | None, owner: type) -> _PtrField | int:
+        if slot is None:
+            return self
+        return (slot.ptr & self.mask) >> self.shift
+
+    def __set__(self, slot: Slot, value: int) -> None:
+        if not 0 <= value <= self.limit:
+            raise ValueError(f"slot {slot.index}: {self.name} {value} is outside 0..{self.limit}")
+        slot.ptr = (slot.ptr & ~self.mask) | value << self.shift
 
 
 class Slot:
@@ -94,9 +167,41 @@ class Slot:
 
     @property
     def ptr(self) -> int:
-        w = self.ring._words
-        i = self.index * _SLOT_WORDS + _PTR
-        return w[i] | (w[i + 1] << 32)  # little-endian u64 as two words
+        """The 64-bit word after flags: per-slot offsets, and on a stack port fd and doff."""
+        return self.ring._quads[self.index * _SLOT_QUADS + _PTR_Q]
+
+    @ptr.setter
+    def ptr(self, value: int) -> None:
+        self.ring._quads[self.index * _SLOT_QUADS + _PTR_Q] = value
+
+    # A stack port's fields (PASTE's layout): generated from the masks, not hand-written.
+    fd = _PtrField(abi.NM_PST_FD_MASK, abi.NM_PST_FD_SHIFT, "The socket of the slot's data.")
+    doff = _PtrField(abi.NM_PST_DOFF_MASK, abi.NM_PST_DOFF_SHIFT, "Data start, from the offset.")
+
+    @property
+    def offset(self) -> int:
+        """netmap's generic per-slot offset (NETMAP_ROFFSET): the bits of ptr that the
+        ring's ``offset_mask`` selects (none on a NIC port, bits 0-7 on a stack port)."""
+        return self.ptr & self.ring.offset_mask
+
+    @offset.setter
+    def offset(self, value: int) -> None:
+        mask = self.ring.offset_mask
+        if not 0 <= value <= mask or value & ~mask:
+            raise ValueError(f"slot {self.index}: offset {value} is outside the mask {mask:#x}")
+        self.ptr = (self.ptr & ~mask) | value
+
+    @property
+    def data(self) -> memoryview:
+        """A stack port slot's data, in place: ``len - doff`` bytes at buffer + offset +
+        doff (writable; valid while the slot is the program's)."""
+        offset, doff, length = self.offset, self.doff, self.len
+        if doff > length or offset + length > self.ring.buf_size:
+            raise ValueError(
+                f"slot {self.index}: offset {offset}, doff {doff} and len {length} do not "
+                f"describe data inside a {self.ring.buf_size}-byte buffer"
+            )
+        return self.ring.buffer_of(self.buf_idx)[offset + doff : offset + length]
 
     def __repr__(self) -> str:
         return f"Slot({self.index}, buf_idx={self.buf_idx}, len={self.len}, flags={self.flags:#x})"
@@ -133,11 +238,13 @@ class Ring:
                 f"{self.buf_size}, are outside the region of {len(region)} B"
             )
         self.num_buffers = (len(region) - self.buffers_offset) // self.buf_size
+        self.offset_mask: int = hdr.offset_mask  # ptr bits that are the per-slot offset
         self._mem = region
         self._ctl = region[offset : offset + abi.RING_SLOTS_OFFSET].cast("I")
         slots = region[offset + abi.RING_SLOTS_OFFSET : slots_end]
         self._words = slots.cast("I")  # the slot array as 32-bit words
         self._halves = slots.cast("H")  # ... and as 16-bit halves, for len and flags
+        self._quads = slots.cast("Q")  # ... and as 64-bit words, for ptr
 
     def __repr__(self) -> str:
         kind = ("TX", "RX")[self.dir] if self.dir in (0, 1) else f"dir{self.dir}"
@@ -366,6 +473,98 @@ class Ring:
         other._move_head(other_head, n)
         return n
 
+    # --- batches of a stack port (stackmap-api §7, §8) ------------------------------------------
+
+    def fill_stack(
+        self, pieces: Sequence[tuple[int, BytesLike]], *, doff: int = 0, offset: int = 0
+    ) -> int:
+        """Put one ``(fd, data)`` piece into each free TX slot from head, as many as fit,
+        and advance head and cur past them; returns how many pieces were taken.
+
+        Each slot gets the data at buffer + ``offset`` + ``doff`` (one copy, straight into
+        the buffer the kernel will hand to TCP), ``len = doff + len(data)`` and ``ptr`` =
+        (fd, doff, offset). Its flags are cleared: the ``NS_BUF_CHANGED`` the kernel left
+        there told *us* that the slot has a fresh buffer (TCP keeps a sent one until it is
+        acknowledged), which is why the buffer index is read here, at every fill. Pieces
+        must be bytes-like, 1 to ``buf_size - offset - doff`` bytes. No system call: the
+        data leaves at the next txsync() or poll()."""
+        if not 0 <= doff <= abi.NM_PST_DOFF_MAX:
+            raise ValueError(f"doff {doff} is outside 0..{abi.NM_PST_DOFF_MAX}")
+        if offset < 0 or offset & ~self.offset_mask:
+            raise ValueError(f"offset {offset} does not fit the ring's offset mask")
+        room = min(self.buf_size - offset, 0xFFFF) - doff
+        head, tail = self._indices()
+        n = min(len(pieces), self._space(head, tail))
+        for fd, data in pieces[:n]:
+            if not 0 < len(data) <= room or not 0 <= fd <= _FD_MAX:
+                raise ValueError(f"a {len(data)}-byte piece of fd {fd} does not fit a slot")
+        mem, base, bsize = self._mem, self.buffers_offset, self.buf_size
+        tags = offset | doff << abi.NM_PST_DOFF_SHIFT
+        done = 0
+        for first, last in self._runs(head, n):
+            lengths, ptrs = array("H"), array("Q")
+            batch = pieces[done : done + last - first]
+            for b, (fd, data) in zip(self._buffers_of(first, last), batch, strict=True):
+                start = base + b * bsize + offset + doff
+                mem[start : start + len(data)] = data
+                lengths.append(doff + len(data))
+                ptrs.append(tags | fd << abi.NM_PST_FD_SHIFT)
+            self._set_lengths(first, last, lengths)
+            self._quads[first * _SLOT_QUADS + _PTR_Q : last * _SLOT_QUADS : _SLOT_QUADS] = ptrs
+            flags = slice(first * _SLOT_HALVES + _FLAGS, last * _SLOT_HALVES, _SLOT_HALVES)
+            self._halves[flags] = array("H", bytes(2 * (last - first)))
+            done += last - first
+        self._move_head(head, n)
+        return n
+
+    def receive_stack(self, max_slots: int | None = None) -> tuple[list[int], list[memoryview]]:
+        """The slots in [head, tail) of a stack port's RX ring as two lists in ring order:
+        each slot's fd and a memoryview of its data in place (``len - doff`` bytes at
+        buffer + offset + doff; an empty view is end of stream). Then head and cur move past
+        them: the kernel may refill those buffers at the next rxsync() or poll(), so the
+        views are valid until then, and what is kept longer must be copied (``bytes(v)``).
+        A slot whose fields point outside its buffer raises ValueError, head unmoved."""
+        head, tail = self._indices()
+        n = self._space(head, tail)
+        if max_slots is not None:
+            n = min(n, max(0, max_slots))
+        mem, base, bsize, mask = self._mem, self.buffers_offset, self.buf_size, self.offset_mask
+        fds: list[int] = []
+        views: list[memoryview] = []
+        for first, last in self._runs(head, n):
+            buffers = self._buffers_of(first, last)
+            lengths = self._halves[
+                first * _SLOT_HALVES + _LEN : last * _SLOT_HALVES : _SLOT_HALVES
+            ].tolist()
+            ptrs = self._quads[first * _SLOT_QUADS + _PTR_Q : last * _SLOT_QUADS : _SLOT_QUADS]
+            for i, (b, length, ptr) in enumerate(
+                zip(buffers, lengths, ptrs.tolist(), strict=True), first
+            ):
+                offset = ptr & mask
+                doff = (ptr & abi.NM_PST_DOFF_MASK) >> abi.NM_PST_DOFF_SHIFT
+                if doff > length or offset + length > bsize:
+                    raise ValueError(
+                        f"ring {self.ringid}: slot {i} has offset {offset}, doff {doff}, len "
+                        f"{length}: not inside a {bsize}-byte buffer"
+                    )
+                start = base + b * bsize + offset
+                fds.append((ptr & abi.NM_PST_FD_MASK) >> abi.NM_PST_FD_SHIFT)
+                views.append(mem[start + doff : start + length])
+        self._move_head(head, n)
+        return fds, views
+
+    def stack_fds_pending(self) -> set[int]:
+        """TX: the fds of slots handed to the kernel but not yet taken, [tail + 1, head):
+        a sync stops at a slot whose socket has a full send buffer, and retries it (and
+        everything after it) at the next sync."""
+        head, tail = self._indices()
+        first = self.next(tail)
+        fds: set[int] = set()
+        for a, b in self._runs(first, self._space(first, head)):
+            ptrs = self._quads[a * _SLOT_QUADS + _PTR_Q : b * _SLOT_QUADS : _SLOT_QUADS]
+            fds.update((p & abi.NM_PST_FD_MASK) >> abi.NM_PST_FD_SHIFT for p in ptrs.tolist())
+        return fds
+
     def _fields(self, first: int, last: int) -> tuple[array[int], array[int]]:
         """buf_idx and len of slots [first, last), in two strided reads."""
         words = self._words[first * _SLOT_WORDS + _BUF_IDX : last * _SLOT_WORDS : _SLOT_WORDS]
@@ -428,7 +627,7 @@ class Ring:
 
     def _detach(self) -> None:
         """Let go of the shared memory (before munmap); the ring is unusable afterwards."""
-        for view in (self._ctl, self._words, self._halves):
+        for view in (self._ctl, self._words, self._halves, self._quads):
             view.release()
 
 

@@ -10,6 +10,8 @@ The grammar, a subset of libnetmap's ``subsystem:port[mode][/flags][@memid]``::
     netmap:eth0{1     pipe 1 of eth0, master end  (kept in the name, as libnetmap does)
     netmap:eth0}1     pipe 1 of eth0, slave end
     vale0:p1          port p1 of VALE switch vale0 (the kernel sees "vale0:p1")
+    stack:eth0        the StackMap port of eth0: one TX and one RX ring carrying TCP data
+                      of attached sockets (the kernel sees "stack:eth0"; nothing may follow)
     .../R  .../T      bind only the RX / only the TX rings
     .../x             exclusive: nobody else may bind these rings
     .../t  .../r  .../z   monitor TX / monitor RX / zero-copy monitor
@@ -68,6 +70,8 @@ class PortName:
 
 def parse_port_name(text: str) -> PortName:
     """Parse ``text``; a name that does not follow the grammar raises ValueError saying why."""
+    if text.startswith(abi.NM_STACK_PREFIX):
+        return _parse_stack_name(text)
     if text.startswith(NETMAP_PREFIX):
         rest = text[len(NETMAP_PREFIX) :]
         m = _NETMAP.match(rest)
@@ -87,7 +91,8 @@ def parse_port_name(text: str) -> PortName:
         kernel_name, interface, vale = m.group(0), None, True
     else:
         raise ValueError(
-            f"port name {text!r}: must start with 'netmap:' (e.g. 'netmap:eth0') or 'vale'"
+            f"port name {text!r}: must start with 'netmap:' (e.g. 'netmap:eth0'), 'vale' "
+            "or 'stack:' (e.g. 'stack:eth0')"
         )
     suffix = text[len(NETMAP_PREFIX) + m.end() :] if not vale else text[m.end() :]
     s = _SUFFIX.match(suffix)
@@ -118,6 +123,19 @@ def parse_port_name(text: str) -> PortName:
             f"{abi.NETMAP_REQ_IFNAMSIZ - 1} bytes"
         )
     return PortName(text, kernel_name, interface, mode, ring_id, flags, mem_id)
+
+
+def _parse_stack_name(text: str) -> PortName:
+    """``stack:IFNAME``: the kernel binds the port's only ring pair (as ALL_NIC)."""
+    interface = text[len(abi.NM_STACK_PREFIX) :]
+    if re.fullmatch(_IFNAME, interface) is None:
+        raise ValueError(
+            f"port name {text!r}: a stack port is 'stack:IFNAME', e.g. 'stack:eth0' (it has "
+            "one TX and one RX ring: no ring number, flags or @memid)"
+        )
+    if len(text.encode()) >= abi.NETMAP_REQ_IFNAMSIZ:
+        raise ValueError(f"port name {text!r} is longer than {abi.NETMAP_REQ_IFNAMSIZ - 1} bytes")
+    return PortName(text, text, interface, abi.NR_REG_ALL_NIC, 0, 0, 0)
 
 
 def _parse_flags(text: str, chars: str | None) -> int:

@@ -4,6 +4,7 @@ This is the only file of the package that makes system calls. Each one is a sing
 you can find in the spec: ``NIOCCTRL`` with a REGISTER body, ``mmap`` of ``nr_memsize``
 bytes, ``NIOCTXSYNC``/``NIOCRXSYNC``, ``poll``. What comes back from the kernel is read
 through :mod:`vnic.netmap.memory`, the same code the unit tests run over a bytearray.
+netmap.ko's counters, ``/proc/net/netmap``, are parsed here too (:func:`parse_counters`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import mmap
 import os
 import select
 import warnings
+from collections.abc import Mapping, Sequence
 
 from vnic.netmap import abi
 from vnic.netmap.memory import Interface, Ring
@@ -30,14 +32,17 @@ _HINTS = {
     errno.ENOMEM: "the kernel could not allocate the rings or buffers",
     errno.ENOTTY: "this fd is not /dev/netmap, or the module does not know the ioctl",
     errno.EOPNOTSUPP: "not part of ringlab's netmap: VALE, pipes, monitors, request "
-    "options, or an interface without a native adapter",
+    "options (but OFFSETS on a stack port), or an interface without a native adapter",
 }
 
+PROC_COUNTERS = "/proc/net/netmap"
 
-def _error(exc: OSError, what: str) -> OSError:
-    """The kernel's errno with a message that names the request that failed."""
+
+def _error(exc: OSError, what: str, hints: Mapping[int, str] | None = None) -> OSError:
+    """The kernel's errno with a message that names the request that failed; ``hints``
+    (errno -> why) replace the general ones for a request whose errors mean other things."""
     code = exc.errno or errno.EIO
-    hint = _HINTS.get(code)
+    hint = (hints or {}).get(code) or _HINTS.get(code)
     message = f"netmap: {what} failed: {os.strerror(code)}" + (f" ({hint})" if hint else "")
     return OSError(code, message)
 
@@ -53,19 +58,49 @@ def _open_device() -> int:
         raise _error(exc, f"open {abi.NETMAP_DEVICE}") from None
 
 
-def _control(fd: int, reqtype: int, name: str, body: ctypes.Structure) -> None:
+def _control(
+    fd: int,
+    reqtype: int,
+    name: str,
+    body: ctypes.Structure,
+    *,
+    options: Sequence[ctypes.Structure] = (),
+    hints: Mapping[int, str] | None = None,
+) -> None:
     """One NIOCCTRL: a header naming the port and the request, pointing at ``body``. The
-    kernel reads and writes ``body`` in place through the pointer (spec §3.1)."""
+    kernel reads and writes ``body`` in place through the pointer (spec §3.1). ``options``
+    (structures that start with an :class:`abi.NmreqOption`, e.g. ``NmreqOptOffsets``) are
+    chained through ``nro_next``; one the kernel refused raises OSError naming it."""
+    heads = [abi.NmreqOption.from_buffer(option) for option in options]
+    for head, following in zip(heads, options[1:], strict=False):
+        head.nro_next = ctypes.addressof(following)
+    if heads:
+        heads[-1].nro_next = 0  # the end of the list
     hdr = abi.NmreqHeader()
     hdr.nr_version = abi.NETMAP_API
     hdr.nr_reqtype = reqtype
     hdr.nr_name = name.encode()
+    hdr.nr_options = ctypes.addressof(options[0]) if options else 0
     hdr.nr_body = ctypes.addressof(body)
     what = f"NIOCCTRL {abi.REQUEST_NAMES.get(reqtype, reqtype)} of {name or 'no port'!r}"
     try:
         fcntl.ioctl(fd, abi.NIOCCTRL, hdr)
     except OSError as exc:
-        raise _error(exc, what) from None
+        refused = [h for h in heads if h.nro_status != 0]
+        if refused:
+            what += " (refused: " + ", ".join(_option_status(h) for h in refused) + ")"
+        raise _error(exc, what, hints) from None
+    refused = [h for h in heads if h.nro_status != 0]
+    if refused:
+        raise OSError(
+            refused[0].nro_status,
+            f"netmap: {what}: the kernel refused {', '.join(map(_option_status, refused))}",
+        )
+
+
+def _option_status(head: abi.NmreqOption) -> str:
+    name = abi.OPTION_NAMES.get(head.nro_reqtype, str(head.nro_reqtype))
+    return f"option {name}: {os.strerror(head.nro_status)}"
 
 
 class Port:
@@ -74,6 +109,10 @@ class Port:
     Open it with :meth:`Port.open`; close it with :meth:`close` or a ``with`` block. The
     kernel releases the port when the fd and the mapping are gone.
     """
+
+    #: poll() on the fd syncs the bound rings (RX with POLLIN; TX always), so a program
+    #: that polled need not sync again before it reads the rings (spec §6).
+    syncs_on_poll = True
 
     def __init__(self, name: PortName, fd: int, reg: abi.NmreqRegister) -> None:
         self.name = name
@@ -104,11 +143,13 @@ class Port:
         tx_slots: int = 0,
         rx_slots: int = 0,
         flags: int = 0,
+        options: Sequence[ctypes.Structure] = (),
     ) -> Port:
         """Bind the port ``name`` (e.g. ``netmap:eth0``, ``netmap:eth0-1/T``, see
         :mod:`vnic.netmap.names`). ``extra_buffers`` asks for buffers outside the rings
         (``reg.nr_extra_bufs`` says how many were granted); ``tx_slots``/``rx_slots`` ask
-        for a ring size the kernel may ignore; ``flags`` adds NR_* bits to the name's."""
+        for a ring size the kernel may ignore; ``flags`` adds NR_* bits to the name's;
+        ``options`` go with REGISTER (a stack port takes ``abi.NmreqOptOffsets``)."""
         spec = parse_port_name(name)
         reg = abi.NmreqRegister()
         reg.nr_mode = spec.mode
@@ -119,7 +160,7 @@ class Port:
         reg.nr_tx_slots, reg.nr_rx_slots = tx_slots, rx_slots
         fd = _open_device()
         try:
-            _control(fd, abi.NETMAP_REQ_REGISTER, spec.kernel_name, reg)
+            _control(fd, abi.NETMAP_REQ_REGISTER, spec.kernel_name, reg, options=options)
             if reg.nr_memsize == 0 or reg.nr_offset >= reg.nr_memsize:
                 raise OSError(
                     errno.EPROTO,
@@ -147,6 +188,13 @@ class Port:
     def fileno(self) -> int:
         """The fd, for select/poll/selectors in a program's own event loop."""
         return self._fd
+
+    def control(
+        self, reqtype: int, body: ctypes.Structure, *, hints: Mapping[int, str] | None = None
+    ) -> None:
+        """A NIOCCTRL request about this port, on its own fd (e.g. PST_FD_REG, which
+        attaches a socket to a stack port); ``hints`` explain the request's errnos."""
+        _control(self._fd, reqtype, self.name.kernel_name, body, hints=hints)
 
     def txsync(self) -> None:
         """NIOCTXSYNC: send the slots before head on every bound TX ring, reclaim sent
@@ -235,3 +283,29 @@ def pools_info(name: str | None = None, mem_id: int = 0) -> abi.NmreqPoolsInfo:
     finally:
         os.close(fd)
     return pools
+
+
+def parse_counters(text: str) -> dict[str, dict[str, int]]:
+    """netmap.ko's ``/proc/net/netmap``: every line is a name of one or more words, then
+    ``key=value`` pairs; returns ``{name: {key: value}}``, e.g. ``["port eth0"]["txslots"]``,
+    ``["ring eth0 tx0"]["hwcur"]``, ``["stack stack:eth0"]["socks"]``, ``["region"]``.
+    Keys this code has never heard of are kept; values that are not integers are left out."""
+    counters: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        name = " ".join(w for w in words if "=" not in w)
+        if not words or not name:
+            continue
+        values = counters.setdefault(name, {})
+        for key, _, value in (w.partition("=") for w in words if "=" in w):
+            try:
+                values[key] = int(value, 10)
+            except ValueError:
+                continue
+    return counters
+
+
+def read_counters(path: str = PROC_COUNTERS) -> dict[str, dict[str, int]]:
+    """:func:`parse_counters` of the file (in a guest with netmap.ko loaded)."""
+    with open(path) as f:
+        return parse_counters(f.read())
