@@ -7,8 +7,9 @@ Layers (each cached under its content hash, see :mod:`images.cache`)::
     rootfs     trixie runtime: python3, busybox, iproute2, kmod, ...; no compilers
     modules    the vnic/linux tree (vnic.ko, netmap/netmap.ko) compiled *inside* the
                build root in one kbuild pass (the kernel's own gcc)
-    tools      vnic/tools (nmgen, nm_docapi, stackmap_server, rr_load) compiled in the build root, statically,
-               against the netmap headers installed there as <net/netmap_user.h>
+    tools      vnic/tools (nmgen, nm_docapi, stackmap_server, rr_load) compiled in the
+               build root, statically, against the netmap headers installed there as
+               <net/netmap_user.h>
     image      vmlinuz + stage-0 initramfs + rootfs.ext4 (runtime root, the kernel
                modules we name, our modules, the tools, ringlab-init)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from lab.figures import PEER
+from lab.figures import PEER, queue_stat, snmp
 from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import wired
@@ -171,6 +171,60 @@ def test_tcp_transfer_is_exact_over_a_lossy_reordering_link(pair: Lab) -> None:
         assert dropped > 0, link  # the faults really happened
     finally:
         fabric.request({"cmd": "faults", "link": "a", "drop": 0.0, "reorder": 0.0})
+
+
+def _offload(lab: Lab, setting: str) -> None:
+    """``ethtool -K`` TX and RX checksum offload of both guests, "on" or "off"."""
+    for name in ("a", "b"):
+        vm = lab[name]
+        ok(vm, f"ethtool -K {_iface(vm, name)} tx {setting} rx {setting}")
+
+
+def _csum_errors(vm: Vm) -> int:
+    """What the guest's stack dropped for a bad TCP, UDP or IPv4 header checksum."""
+    table = snmp(vm)
+    return sum(table[p].get("InCsumErrors", 0) for p in ("Tcp", "Udp")) + table["Ip"]["InHdrErrors"]
+
+
+@pytest.mark.parametrize("setting", ["on", "off"])
+def test_checksum_offload_on_and_off_delivers_exactly(pair: Lab, setting: str) -> None:
+    a, b = pair["a"], pair["b"]
+    _offload(pair, setting)
+    try:
+        host = _device(pair, "a")["tx_csum_offloaded"]
+        checked = queue_stat(b, "csum_good")
+        _tcp_transfer(pair, 1 << 20, seed=11, port=5011 if setting == "on" else 5012)
+        _background(b, "udp-recv 5003 200 8", "/tmp/udpcsum.json")
+        _listening(b, "/tmp/udpcsum.json")
+        ok(a, f"{PEER} udp-send {IP6['b']} 5003 200 600")
+        got = _result(b, "/tmp/udpcsum.json")
+        assert got["received"] == 200 and got["bad"] == 0, got
+        # the host saw who computed the checksums: the device only with offload on
+        offloaded = _device(pair, "a")["tx_csum_offloaded"] - host
+        good = queue_stat(b, "csum_good") - checked
+        if setting == "on":
+            assert offloaded > 0 and good > 0, (offloaded, good)
+        else:
+            assert offloaded == 0 and good == 0, (offloaded, good)
+    finally:
+        _offload(pair, "on")
+
+
+def test_corrupted_frames_are_reported_bad_and_dropped(pair: Lab) -> None:
+    b = pair["b"]
+    fabric = _fabric(pair)
+    reported, dropped = queue_stat(b, "csum_errors"), _csum_errors(b)
+    reply = fabric.request({"cmd": "faults", "link": "a", "corrupt": 0.03})
+    assert reply["ok"], reply
+    try:
+        _tcp_transfer(pair, 1 << 20, seed=12, port=5013)  # still exact: TCP resends
+    finally:
+        fabric.request({"cmd": "faults", "link": "a", "corrupt": 0.0})
+    link = fabric.stats()["stats"]["links"][reply["link"]]
+    assert sum(d["corrupted"] for d in link["directions"].values()) > 0, link
+    # the device said "bad checksum" and the stack, checking again, dropped them
+    assert queue_stat(b, "csum_errors") > reported
+    assert _csum_errors(b) > dropped
 
 
 def test_crafted_frames_are_counted_and_dropped(pair: Lab) -> None:
