@@ -23,10 +23,13 @@ from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
 from tests.vm.helpers import assert_kernel_quiet, ok, wait
+from vnic.netmap.port import parse_counters
 
 IP = {"a": "198.18.0.1", "b": "198.18.0.2"}
 GUEST = "/mnt/project/tests/vm/guest"
-RR_CLIENT = "python3 /mnt/project/exercises/01-sockets/checks/tools/rr_client.py"
+ECHO = f"python3 {GUEST}/stack_echo.py"
+PEER = f"python3 {GUEST}/stack_peer.py"
+MiB = 1 << 20
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +41,8 @@ def pair(platform: Platform) -> Iterator[Lab]:
         b = lab["b"]
         ok(b, "pkill -f stackmap_server; pkill -f stack_echo; true")
         wait(lambda: stack_counters(b).get("held", 0) == 0, 60, "every held buffer back")
+        region = parse_counters(ok(b, "cat /proc/net/netmap"))["region"]
+        assert region["free_buffers"] == region["buffers"] - 2, region  # none lost
         for name in ("a", "b"):
             assert_kernel_quiet(lab[name])
 
@@ -60,8 +65,8 @@ def _stop_c_server(b: Vm, port: int) -> dict[str, Any]:
 
 
 def _rr(a: Vm, port: int, conns: int, requests: int) -> dict[str, Any]:
-    cmd = f"{RR_CLIENT} --server {IP['b']}:{port} --conns {conns} --requests {requests}"
-    return _json(ok(a, cmd, timeout=240))
+    """Exercise 01's load in C (rr_load): it checks every answer."""
+    return _json(ok(a, f"rr_load -s {IP['b']}:{port} -c {conns} -n {requests}", timeout=240))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,3 +110,78 @@ def test_c_server_over_a_lossy_reordering_link(pair: Lab) -> None:
     # b's TCP retransmitted from the buffers it holds (zero-copy frags)
     assert snmp(b)["Tcp"]["RetransSegs"] > resent
     wait(lambda: stack_counters(b)["held"] == 0, 60, "TCP lets go of every buffer")
+
+
+def _start_echo(b: Vm, port: int, options: str = "") -> None:
+    ok(b, f"{ECHO} --port {port} {options} > /tmp/echo{port}.log 2>&1 &")
+    wait(lambda: "listening" in b.run(f"cat /tmp/echo{port}.log").output, 30, "echo server")
+
+
+def _stop_echo(b: Vm, port: int) -> dict[str, Any]:
+    ok(b, f"pkill -TERM -f 'stack_echo.py --port {port}'")
+    wait(lambda: "{" in b.run(f"cat /tmp/echo{port}.log").output, 30, "echo server summary")
+    return _json(ok(b, f"cat /tmp/echo{port}.log"))
+
+
+def _module_refs(vm: Vm) -> int:
+    return int(ok(vm, "cat /sys/module/netmap/refcnt"))
+
+
+def test_python_echo_both_ways_over_many_connections(pair: Lab) -> None:
+    a, b = pair["a"], pair["b"]
+    _start_echo(b, 9200)
+    result = _json(ok(a, f"{PEER} echo {IP['b']} 9200 8 {MiB // 4}", 300))
+    summary = _stop_echo(b, 9200)
+    counters = summary["counters"]
+    assert result["good"] == 8, result  # every byte back, in order, on every connection
+    assert counters["rx_bytes"] >= 8 * MiB // 4
+    assert counters["tx_zerocopy"] == counters["tx_slots"] > 0, counters
+    assert counters["tx_copied"] == 0 and counters["tx_dropped"] == 0, counters
+
+
+def test_a_full_send_buffer_stalls_the_ring_and_loses_nothing(pair: Lab) -> None:
+    a, b = pair["a"], pair["b"]
+    _start_echo(b, 9201)
+    # the client sends 1 MiB on each connection and reads nothing for 4 s
+    result = _json(ok(a, f"{PEER} echo {IP['b']} 9201 4 {MiB} --pause 4", 300))
+    counters = _stop_echo(b, 9201)["counters"]
+    assert result["good"] == 4, result
+    assert counters["tx_eagain"] > 0, counters  # the sync stopped at a full socket
+
+
+def test_server_closes_with_its_data_still_in_tcp(pair: Lab) -> None:
+    a, b = pair["a"], pair["b"]
+    _start_echo(b, 9202, f"--give {MiB}")
+    result = _json(ok(a, f"{PEER} take {IP['b']} 9202 {MiB} --wait 2", 300))
+    _stop_echo(b, 9202)
+    assert result["good"] and result["bytes"] == MiB, result
+
+
+def test_a_client_reset_ends_its_stream(pair: Lab) -> None:
+    a, b = pair["a"], pair["b"]
+    _start_echo(b, 9203)
+    before = stack_counters(b)["rx_eof"]
+    ok(a, f"{PEER} rst {IP['b']} 9203")
+    wait(lambda: stack_counters(b)["rx_eof"] > before, 20, "the reset as end of stream")
+    summary = _stop_echo(b, 9203)
+    assert summary["eof"] == 1 and summary["accepted"] == 1, summary
+
+
+def test_killed_server_leaves_buffers_to_tcp_until_it_lets_go(pair: Lab) -> None:
+    a, b = pair["a"], pair["b"]
+    refs = _module_refs(b)
+    _start_echo(b, 9204, f"--give {4 * MiB}")
+    # the client asks, then reads nothing for 8 s: the server's data waits in its TCP
+    ok(a, f"{PEER} take {IP['b']} 9204 {4 * MiB} --wait 8 > /tmp/take.json 2>&1 &")
+    wait(lambda: stack_counters(b).get("held", 0) > 0, 30, "buffers held by TCP")
+    ok(b, "pkill -KILL -f 'stack_echo.py --port 9204'")
+    wait(lambda: "stack_echo" not in b.run("ps ax").output, 10, "the server gone")
+    assert stack_counters(b)["held"] > 0  # TCP still has them, the program does not
+    assert _module_refs(b) > refs  # each held buffer pins netmap.ko
+    wait(lambda: '"good"' in a.run("cat /tmp/take.json").output, 120, "the client's result")
+    result = _json(ok(a, "cat /tmp/take.json"))
+    # what TCP had when the program died arrived, right, then the end of the stream (the
+    # rest was still queued in the dead program)
+    assert result["prefix"] and 0 < result["bytes"] < 4 * MiB, result
+    wait(lambda: stack_counters(b)["held"] == 0, 60, "TCP lets go of every buffer")
+    assert _module_refs(b) == refs
