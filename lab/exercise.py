@@ -22,8 +22,7 @@ from rich.table import Table
 
 from lab.grading import reports, runner
 from lab.grading.model import Exercise, GradeReport, Status
-from lab.grading.plugin import GradingSession
-from lab.grading.session import stage_submission
+from lab.grading.session import GradingSession, stage_submission
 from lab.grading.starter import BEGIN
 
 console = Console(stderr=True)

@@ -17,16 +17,18 @@ What the plugin adds to pytest:
 * **a per-check time budget** — programs run in the guest get what is left of it
   (see :class:`Budget`); a host-side timer (the ``pytest_ringlab_check_set_timer`` hook,
   SIGALRM by default) fails a check that overruns it by :data:`BACKSTOP` seconds;
-* **fixtures** — ``grading`` (the session: exercise, staged submission, lab),
+* **fixtures** — ``grading`` (the :class:`~lab.grading.session.GradingSession`:
+  exercise, staged submission, lab),
   ``lab`` (the booted :class:`~lab.vm.Lab`, rebooted if a guest died), ``guest``
   (run student programs within the budget), ``measure`` (record measured values);
-* **results** — one :class:`~lab.grading.model.CheckResult` per check, written as
-  JSON to ``--grade-report``; :mod:`lab.grading.reports` turns them into reports.
+* **results** — one :class:`~lab.grading.model.CheckResult` per check, gathered at the
+  end into one :class:`~lab.grading.model.GradeReport`: kept in the config's stash under
+  :data:`report_key` (the runner takes it from there) and written as JSON to
+  ``--grade-report``; :mod:`lab.grading.reports` turns it into reports.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import signal
@@ -47,7 +49,7 @@ from lab.grading.model import (
     Status,
     cap,
 )
-from lab.grading.session import GradingLab, ProgramRun, stage_submission
+from lab.grading.session import GradingSession, ProgramRun
 
 DEFAULT_TIMEOUT = 60.0
 #: Seconds a check may overrun its budget before the host-side timer fails it.
@@ -58,50 +60,12 @@ settings_key = pytest.StashKey[CheckSettings]()
 results_key = pytest.StashKey[dict[str, CheckResult]]()
 started_key = pytest.StashKey[float]()
 measures_key = pytest.StashKey[list[Measurement]]()
+#: The run's results as one report, set when the session finishes.
+report_key = pytest.StashKey[GradeReport]()
 
 
 class CheckTimeout(Exception):
     """The host-side backstop: a check overran its budget."""
-
-
-class GradingSession:
-    """What the checks of one grade share: exercise, staged submission, the lab.
-
-    The runner and the exercise driver make one and hand it to pytest as a plugin
-    named :data:`SESSION_PLUGIN`; run standalone, the plugin makes its own.
-    """
-
-    def __init__(self, exercise: Exercise, submission: Path, lab: GradingLab) -> None:
-        self.exercise = exercise
-        #: The staged copy (host side); the guest sees it at /mnt/submission.
-        self.submission = submission
-        self.lab = lab
-
-    @classmethod
-    def create(
-        cls, exercise: Exercise, source: Path, label: str, capture: bool = False
-    ) -> GradingSession:
-        from lab import provision
-        from lab.runs import RunDir
-
-        run = RunDir.new(label)
-        staged = stage_submission(source, run.path / "submission", exercise.max_submission_bytes)
-        lab = GradingLab(exercise, provision.ensure(), run, staged, capture=capture)
-        return cls(exercise, staged, lab)
-
-    def close(self) -> None:
-        self.lab.stop()
-
-    def assert_python_parses(self, names: tuple[str, ...]) -> None:
-        """Every file ``names`` of the submission is there and is valid Python (the failure
-        names the file and line, as python3 would)."""
-        for name in names:
-            source = self.submission / name
-            assert source.is_file(), f"{name} is missing from the submission"
-            try:
-                ast.parse(source.read_text(errors="replace"), filename=name)
-            except SyntaxError as error:
-                raise AssertionError(f"{name} line {error.lineno}: {error.msg}") from None
 
 
 # -- hooks other plugins may implement (the exercise driver, tests) ---------------------------
@@ -314,17 +278,16 @@ def _failure_message(call: pytest.CallInfo[None], when: str) -> str:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    target = config.getoption("grade_report", None)
-    if target is None:
-        return
     grading = _session(config)
-    report = GradeReport(
+    report = config.stash[report_key] = GradeReport(
         exercise=grading.exercise.name if grading else "",
         submission=str(config.getoption("submission") or ""),
         results=list(config.stash[results_key].values()),
         run_dir=str(grading.lab.run_dir.path) if grading else "",
     )
-    Path(target).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    target = config.getoption("grade_report", None)
+    if target is not None:
+        Path(target).write_text(json.dumps(report.to_json(), indent=2) + "\n")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

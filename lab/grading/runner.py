@@ -1,7 +1,9 @@
 """One grade from start to end, and many in parallel.
 
 :func:`grade` stages the submission, runs the exercise's checks (and the hidden
-ones) with pytest in this process, and returns a report.  The lab is made fresh
+ones) with pytest in this process, and returns the report the plugin built (handed
+over in memory; the plugin also writes it to ``results.json`` in the run directory,
+the grade's record).  The lab is made fresh
 for this submission and stopped on every path; pytest turns Ctrl-C into an exit
 code, which is turned back into :class:`KeyboardInterrupt` after teardown.
 
@@ -27,10 +29,12 @@ import pytest
 
 from lab.grading import plugin
 from lab.grading.model import CheckResult, Exercise, GradeReport, Status
-from lab.grading.session import SubmissionError
+from lab.grading.session import GradingSession, SubmissionError
 
 #: A grade that takes longer than this has a grader bug: kill it, report no grade.
 GRADE_TIMEOUT = 1800.0
+#: The plugin's JSON report in a grade's run directory (what a later grade may read back).
+RESULTS_FILE = "results.json"
 #: pytest's own configuration for a grade: nothing from the project's pytest settings.
 PYTEST_INI = """[pytest]
 python_files = check_*.py
@@ -59,13 +63,13 @@ def pytest_args(
         "-q", "-rN",
         # The plugin is imported before pytest could rewrite its asserts: that is fine.
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
-        "--grade-report", str(grading_dir / "results.json"),
+        "--grade-report", str(grading_dir / RESULTS_FILE),
     ]  # fmt: skip
     return args + (extra or [])
 
 
 def run_checks(
-    session: plugin.GradingSession,
+    session: GradingSession,
     hidden: Path | None = None,
     extra: list[str] | None = None,
 ) -> GradeReport:
@@ -79,28 +83,34 @@ def run_checks(
     log = grading_dir / "pytest.log"
 
     class Register:
-        """Hands the session to the plugin under its well-known name."""
+        """Hands the session to the plugin under its well-known name, and keeps the
+        config, in whose stash the plugin leaves the report."""
+
+        config: pytest.Config | None = None
 
         @pytest.hookimpl(tryfirst=True)
         def pytest_configure(self, config: pytest.Config) -> None:
+            self.config = config
             config.pluginmanager.register(session, plugin.SESSION_PLUGIN)
 
-    results_file = grading_dir / "results.json"
-    results_file.unlink(missing_ok=True)
+    register = Register()
+    # The plugin writes the file afresh: an older one must not pass for this run's.
+    (grading_dir / RESULTS_FILE).unlink(missing_ok=True)
     started = time.monotonic()
     with open(log, "a") as sink, contextlib.redirect_stdout(sink):
-        code = pytest.main(args, plugins=[Register()])
+        code = pytest.main(args, plugins=[register])
     if code == pytest.ExitCode.INTERRUPTED:
         raise KeyboardInterrupt("grading interrupted")
+    built = register.config.stash.get(plugin.report_key, None) if register.config else None
+    # The plugin's report names the session's exercise and run directory; without one
+    # (pytest stopped before the session ended) they are the session's all the same.
     report = (
-        GradeReport.from_json(json.loads(results_file.read_text()))
-        if results_file.exists()
-        else GradeReport(session.exercise.name, str(session.submission))
+        built
+        if built is not None
+        else GradeReport(session.exercise.name, str(session.submission), run_dir=str(grading_dir))
     )
     if not report.results:
         report.errors.append(f"no check ran (pytest exit {int(code)}); see {log}")
-    report.exercise = session.exercise.name
-    report.run_dir = str(grading_dir)
     report.execution_time = time.monotonic() - started
     return report
 
@@ -114,9 +124,7 @@ def grade(
     """Grade one submission in a fresh lab; the lab is gone when this returns or raises."""
     started = time.monotonic()
     try:
-        session = plugin.GradingSession.create(
-            exercise, submission, label or f"grade-{exercise.name}"
-        )
+        session = GradingSession.create(exercise, submission, label or f"grade-{exercise.name}")
     except SubmissionError as error:
         report = GradeReport(exercise.name, str(submission), errors=[str(error)])
         return _all_failed(report, str(error), exercise, hidden)

@@ -13,10 +13,14 @@ flood is cut at a cap (and the flooding program dies of SIGPIPE), and the comman
 channel never carries megabytes.  A program that kills the guest (``echo c >
 /proc/sysrq-trigger``, a kernel oops) fails its check; the next check boots a
 fresh lab.
+
+A :class:`GradingSession` is what the checks of one grade share: the exercise, the
+staged submission and its :class:`GradingLab`.
 """
 
 from __future__ import annotations
 
+import ast
 import shlex
 import shutil
 import time
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab import provision
 from lab.console import CommandTimeout, ConsoleError
 from lab.grading.model import Exercise
 from lab.provision import Platform
@@ -292,6 +297,44 @@ class GradingLab:
         if lab.fabric is None:
             return {}
         return dict(lab.fabric.stats()["stats"]["ports"])
+
+
+class GradingSession:
+    """What the checks of one grade share: exercise, staged submission, the lab.
+
+    The runner and the exercise driver make one and hand it to pytest as a plugin
+    named :data:`lab.grading.plugin.SESSION_PLUGIN`; run standalone, the plugin makes
+    its own.
+    """
+
+    def __init__(self, exercise: Exercise, submission: Path, lab: GradingLab) -> None:
+        self.exercise = exercise
+        #: The staged copy (host side); the guest sees it at /mnt/submission.
+        self.submission = submission
+        self.lab = lab
+
+    @classmethod
+    def create(
+        cls, exercise: Exercise, source: Path, label: str, capture: bool = False
+    ) -> GradingSession:
+        run = RunDir.new(label)
+        staged = stage_submission(source, run.path / "submission", exercise.max_submission_bytes)
+        lab = GradingLab(exercise, provision.ensure(), run, staged, capture=capture)
+        return cls(exercise, staged, lab)
+
+    def close(self) -> None:
+        self.lab.stop()
+
+    def assert_python_parses(self, names: tuple[str, ...]) -> None:
+        """Every file ``names`` of the submission is there and is valid Python (the failure
+        names the file and line, as python3 would)."""
+        for name in names:
+            source = self.submission / name
+            assert source.is_file(), f"{name} is missing from the submission"
+            try:
+                ast.parse(source.read_text(errors="replace"), filename=name)
+            except SyntaxError as error:
+                raise AssertionError(f"{name} line {error.lineno}: {error.msg}") from None
 
 
 def _tail(text: str, lines: int, width: int = 160) -> str:

@@ -13,12 +13,13 @@ import json
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from lab.grading.plugin import Budget, GradingSession
-from lab.grading.session import ProgramRun
+from lab.grading.plugin import Budget
+from lab.grading.session import GradingSession, ProgramRun
 
 TOOLS = "/mnt/project/exercises/01-sockets/checks/tools"
 SUB = "/mnt/submission"
@@ -105,6 +106,44 @@ def where_lost(before: dict[str, Any], after: dict[str, Any], guest: Budget) -> 
     )
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One send of the student's sender.py from a to the exercise's sink in b."""
+
+    run: ProgramRun  # sender.py in a
+    sink: dict[str, Any]  # the sink's report
+    before: dict[str, Any]  # the port counters before the send
+    after: dict[str, Any]  # and after the sink was collected
+
+
+def send_to_sink(
+    grading: GradingSession, guest: Budget, port: int, options: str, wrapper: str = ""
+) -> Sent:
+    """Start the exercise's sink in b on ``port``, run sender.py in a with this run's
+    destination, count, size and nonce, then ``options`` (``wrapper`` comes before
+    ``python3``: the system-call counter), and collect the sink; the port counters are
+    read before the send and after the sink."""
+    nonce = secrets.token_hex(8)
+    guest.start(
+        "b",
+        f"python3 {TOOLS}/udp_tool.py sink --port {port} --count {COUNT} --nonce {nonce}",
+        "sink",
+    )
+    wait_bound(guest, "b", port, "sink")
+    before = grading.lab.port_counters()
+    sender = f"{wrapper} python3" if wrapper else "python3"
+    run = guest.run(
+        "a",
+        f"cd {SUB} && {sender} sender.py --dest {PEER}:{port} --count {COUNT} --size {SIZE} "
+        f"--nonce {nonce} {options}",
+    )
+    # A sender that failed sends nothing more: stop the sink rather than wait for it.
+    sunk = guest.collect("b", "sink", stop=not run.ok)
+    after = grading.lab.port_counters()
+    assert run.ok, run.explain()
+    return Sent(run, last_json(sunk, "the exercise's sink"), before, after)
+
+
 def device_costs(before: dict[str, Any], after: dict[str, Any], measure: Measure) -> None:
     """Doorbells and interrupts per packet, as the device counted them."""
     measure("doorbells/packet at a", delta(before, after, "a", "device.doorbells") / COUNT)
@@ -155,22 +194,8 @@ def test_parses(grading: GradingSession) -> None:
 )
 def test_sendto(grading: GradingSession, guest: Budget, measure: Measure) -> None:
     """Step 1: 1000 datagrams, one sendto() each, all reach b intact"""
-    nonce = secrets.token_hex(8)
-    guest.start(
-        "b", f"python3 {TOOLS}/udp_tool.py sink --port 9001 --count {COUNT} --nonce {nonce}", "sink"
-    )
-    wait_bound(guest, "b", 9001, "sink")
-    before = grading.lab.port_counters()
-    run = guest.run(
-        "a",
-        f"cd {SUB} && python3 sender.py --dest {PEER}:9001 --count {COUNT} --size {SIZE} "
-        f"--nonce {nonce} --mode sendto",
-    )
-    # A sender that failed sends nothing more: stop the sink rather than wait for it.
-    sunk = guest.collect("b", "sink", stop=not run.ok)
-    after = grading.lab.port_counters()
-    assert run.ok, run.explain()
-    sink = last_json(sunk, "the exercise's sink")
+    sent = send_to_sink(grading, guest, 9001, "--mode sendto")
+    sink, before, after = sent.sink, sent.before, sent.after
     wire = delta(before, after, "b", "rx_frames")
     assert sink["valid"] == COUNT and sink["duplicates"] == 0 and sink["foreign"] == 0, (
         f"b received {sink['valid']} of the {COUNT} datagrams intact "
@@ -192,23 +217,11 @@ def test_sendto(grading: GradingSession, guest: Budget, measure: Measure) -> Non
 )
 def test_sendmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> None:
     """Step 2: the same datagrams in sendmmsg() batches: fewer system calls"""
-    nonce = secrets.token_hex(8)
-    guest.start(
-        "b", f"python3 {TOOLS}/udp_tool.py sink --port 9002 --count {COUNT} --nonce {nonce}", "sink"
+    sent = send_to_sink(
+        grading, guest, 9002, "--mode sendmmsg --batch 32", wrapper=f"sh {TOOLS}/syscount.sh"
     )
-    wait_bound(guest, "b", 9002, "sink")
-    before = grading.lab.port_counters()
-    run = guest.run(
-        "a",
-        f"cd {SUB} && sh {TOOLS}/syscount.sh python3 sender.py --dest {PEER}:9002 "
-        f"--count {COUNT} --size {SIZE} --nonce {nonce} --mode sendmmsg --batch 32",
-    )
-    # A sender that failed sends nothing more: stop the sink rather than wait for it.
-    sunk = guest.collect("b", "sink", stop=not run.ok)
-    after = grading.lab.port_counters()
-    assert run.ok, run.explain()
-    sink = last_json(sunk, "the exercise's sink")
-    calls = syscalls(run)
+    sink, before, after = sent.sink, sent.before, sent.after
+    calls = syscalls(sent.run)
     assert sink["valid"] == COUNT, (
         f"b received {sink['valid']} of the {COUNT} datagrams intact: "
         + where_lost(before, after, guest)

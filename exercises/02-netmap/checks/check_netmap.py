@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from lab.grading.plugin import Budget, GradingSession
-from lab.grading.session import ProgramRun
+from lab.grading.plugin import Budget
+from lab.grading.session import GradingSession, ProgramRun
 
 TOOLS = "/mnt/project/exercises/02-netmap/checks/tools"
 SUB = "/mnt/submission"

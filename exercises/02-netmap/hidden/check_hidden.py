@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from lab.grading.plugin import Budget, GradingSession
+from lab.grading.plugin import Budget
+from lab.grading.session import GradingSession
 
 _spec = importlib.util.spec_from_file_location(
     "ringlab_02_netmap_checks", Path(__file__).parents[1] / "checks" / "check_netmap.py"
