@@ -20,7 +20,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from images import guest, qemu
 from images.cache import cache_root, du
 from images.progress import ProvisionError
 from lab import provision, supervisor
@@ -37,50 +36,7 @@ err = Console(stderr=True, soft_wrap=True)  # messages unbroken: paths stay copy
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """What this machine offers: QEMU, vfio-user, KVM, the cache."""
-    found = qemu.find()
-    facts: dict[str, Any] = {"python": sys.version.split()[0], "cache": str(cache_root())}
-    if found is None:
-        system = shutil.which("qemu-system-x86_64")
-        probe = qemu.probe([system]) if system else None
-        facts["qemu"] = {
-            "usable": False,
-            "system": probe[0] if probe else None,
-            "why": "no QEMU >= 10.1 with vfio-user-pci yet: `ringlab images build` makes one",
-        }
-    else:
-        probed = qemu.probe(list(found.argv))
-        facts["qemu"] = {
-            "usable": probed is not None and probed[1],
-            "version": probed[0] if probed else found.version,
-            "version_number": ".".join(map(str, qemu.parse_version(probed[0]))) if probed else None,
-            "vfio_user_pci": bool(probed and probed[1]),
-            "source": found.source,
-        }
-    image = guest.find()
-    facts["image"] = (
-        {"built": True, "kernel": image.kernel_version, "key": image.key}
-        if image
-        else {"built": False}
-    )
-    if found is not None and image is not None:
-        accel, reason = provision.accelerator(found, image)
-        facts["accel"] = {"use": accel, "kvm_usable": accel == "kvm", "why": reason}
-    else:
-        facts["accel"] = {
-            "use": "tcg",
-            "kvm_usable": None,
-            "why": "probed once QEMU and image exist",
-        }
-    root = cache_root()
-    facts["cache_layers"] = (
-        {
-            kind.name: sorted(p.name for p in kind.iterdir() if not p.name.startswith("."))
-            for kind in sorted(root.iterdir())
-            if kind.is_dir() and kind.name != "debs"
-        }
-        if root.is_dir()
-        else {}
-    )
+    facts = provision.survey()
     if args.json:
         print(json.dumps(facts, indent=2))
         return 0
@@ -92,11 +48,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         + (f"  ({q['source']})" if q.get("source") else ""),
     )
     table.add_row("vfio-user-pci", "yes" if q.get("vfio_user_pci") else f"no: {q.get('why', '')}")
-    table.add_row("guest image", f"kernel {image.kernel_version}" if image else "not built")
+    image = facts["image"]
+    table.add_row("guest image", f"kernel {image['kernel']}" if image["built"] else "not built")
     table.add_row("accelerator", f"{facts['accel']['use']} ({facts['accel']['why']})")
+    root = Path(facts["cache"])
     table.add_row("cache", f"{root} ({du(root) / 1e6:.0f} MB)" if root.is_dir() else str(root))
     out.print(table)
-    return 0 if q.get("usable") and image else 1
+    return 0 if q.get("usable") and image["built"] else 1
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -297,7 +255,7 @@ def _bridge(sock: socket.socket) -> None:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """Counters of a running vNIC fabric (ports, links, devices)."""
-    from vnic.__main__ import main as vnic_main
+    from vnic.__main__ import stats
 
     fabric = args.run_dir
     if fabric is None:
@@ -309,7 +267,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         if fabric is None:
             err.print(f"lab {args.name} has no vNIC fabric (start it with `ringlab up --wired`)")
             return 2
-    return vnic_main(["stats", "--run-dir", str(fabric), *(["--json"] if args.json else [])])
+    return stats(fabric, args.json)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:

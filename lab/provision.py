@@ -1,9 +1,13 @@
-"""Everything a lab needs before the first guest boots: QEMU, the image, the accelerator."""
+"""Everything a lab needs before the first guest boots: QEMU, the image, the accelerator;
+what of it this machine already has (:func:`survey`, for ``ringlab doctor``)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 from images import guest, qemu
 from images.cache import cache_root, remove_stale_temporaries
@@ -37,3 +41,54 @@ def ensure() -> Platform:
     image = guest.ensure(steps)
     accel, reason = accelerator(found_qemu, image)
     return Platform(found_qemu, image, accel, reason)
+
+
+def survey() -> dict[str, Any]:
+    """What this machine offers, as plain data (``ringlab doctor``; builds nothing): the
+    Python, QEMU and whether it has vfio-user-pci, the guest image, the accelerator, the
+    cache and its layers."""
+    found = qemu.find()
+    facts: dict[str, Any] = {"python": sys.version.split()[0], "cache": str(cache_root())}
+    if found is None:
+        system = shutil.which("qemu-system-x86_64")
+        probe = qemu.probe([system]) if system else None
+        facts["qemu"] = {
+            "usable": False,
+            "system": probe[0] if probe else None,
+            "why": "no QEMU >= 10.1 with vfio-user-pci yet: `ringlab images build` makes one",
+        }
+    else:
+        probed = qemu.probe(list(found.argv))
+        facts["qemu"] = {
+            "usable": probed is not None and probed[1],
+            "version": probed[0] if probed else found.version,
+            "version_number": ".".join(map(str, qemu.parse_version(probed[0]))) if probed else None,
+            "vfio_user_pci": bool(probed and probed[1]),
+            "source": found.source,
+        }
+    image = guest.find()
+    facts["image"] = (
+        {"built": True, "kernel": image.kernel_version, "key": image.key}
+        if image
+        else {"built": False}
+    )
+    if found is not None and image is not None:
+        accel, reason = accelerator(found, image)
+        facts["accel"] = {"use": accel, "kvm_usable": accel == "kvm", "why": reason}
+    else:
+        facts["accel"] = {
+            "use": "tcg",
+            "kvm_usable": None,
+            "why": "probed once QEMU and image exist",
+        }
+    root = cache_root()
+    facts["cache_layers"] = (
+        {
+            kind.name: sorted(p.name for p in kind.iterdir() if not p.name.startswith("."))
+            for kind in sorted(root.iterdir())
+            if kind.is_dir() and kind.name != "debs"
+        }
+        if root.is_dir()
+        else {}
+    )
+    return facts

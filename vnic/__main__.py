@@ -85,10 +85,10 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _request(args: argparse.Namespace, req: dict[str, Any]) -> dict[str, Any]:
+def _request(run_dir: str | Path, req: dict[str, Any]) -> dict[str, Any]:
     from vnic.model.control import control_request
 
-    path = str(Path(args.run_dir) / CONTROL_SOCKET)
+    path = str(Path(run_dir) / CONTROL_SOCKET)
     try:
         reply = control_request(path, req)
     except OSError as exc:
@@ -98,9 +98,11 @@ def _request(args: argparse.Namespace, req: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def stats(args: argparse.Namespace) -> int:
-    data = _request(args, {"cmd": "stats"})["stats"]
-    if args.json:
+def stats(run_dir: str | Path, as_json: bool = False) -> int:
+    """Print every counter of the fabric whose control socket is in ``run_dir``: tables
+    of ports, links, vNICs and switches, or (``as_json``) the fabric's JSON."""
+    data = _request(run_dir, {"cmd": "stats"})["stats"]
+    if as_json:
         print(json.dumps(data, indent=2))
         return 0
     from rich.console import Console
@@ -223,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args)
     if args.command == "stats":
-        return stats(args)
+        return stats(args.run_dir, args.json)
     if args.command == "link":
-        reply = _request(args, {"cmd": "link", "link": args.link, "up": args.state == "up"})
+        reply = _request(args.run_dir, {"cmd": "link", "link": args.link, "up": args.state == "up"})
     elif args.command == "faults":
         changes = {}
         for item in args.settings:
@@ -233,14 +235,14 @@ def main(argv: list[str] | None = None) -> int:
             if not sep:
                 parser.error(f"expected KEY=VALUE, got {item!r}")
             changes[key] = _value(value)
-        reply = _request(args, {"cmd": "faults", "link": args.link, **changes})
+        reply = _request(args.run_dir, {"cmd": "faults", "link": args.link, **changes})
     elif args.command == "pcap":
         req: dict[str, Any] = {"cmd": "pcap", "link": args.link, "action": args.action}
         if args.path:
             req["path"] = args.path
-        reply = _request(args, req)
+        reply = _request(args.run_dir, req)
     else:
-        reply = _request(args, {"cmd": "reset", "port": args.port})
+        reply = _request(args.run_dir, {"cmd": "reset", "port": args.port})
     reply.pop("ok", None)
     print(json.dumps(reply))
     return 0
