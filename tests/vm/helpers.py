@@ -1,10 +1,14 @@
 """What the VM tests do to guests, in one place: run a command that must succeed, wait,
-check that a kernel did not complain."""
+check that a kernel did not complain; and the faulty submissions they grade, each a
+solution with a fault written into it (:func:`with_fault`), so it can never drift from
+the solution it is a variant of."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from lab.vm import Vm
 
@@ -40,3 +44,14 @@ def assert_kernel_quiet(vm: Vm) -> None:
     log = vm.kernel_log()
     bad = [word for word in BAD_LOG if word in log]
     assert not bad, f"{vm.spec.name}: kernel complained ({bad}):\n{log[-3000:]}"
+
+
+def with_fault(solution: Path, submission: Path, file: str, *edits: tuple[str, str]) -> Path:
+    """A copy of ``solution`` at ``submission`` with each ``(old, new)`` edit made in ``file``."""
+    shutil.copytree(solution, submission)
+    source = (submission / file).read_text()
+    for old, new in edits:
+        assert old in source, f"the solution's {file} no longer holds {old!r}: update the fault"
+        source = source.replace(old, new)
+    (submission / file).write_text(source)
+    return submission

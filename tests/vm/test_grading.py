@@ -5,6 +5,10 @@ steps it leaves undone; broken submissions (syntax error, hang, kernel crash,
 output flood, wrong answers, one that runs the reference solution) grade without
 harm, in parallel; Ctrl-C mid-grade leaves no guest behind; the exercise driver
 walks the steps on one lab.
+
+A broken submission is the solution with its fault written into it here (:data:`FAULTS`,
+made by :func:`tests.vm.helpers.with_fault`), so it can never drift from the solution it
+is a variant of; only ``peek``, which is no variant of it, is a fixture.
 """
 
 from __future__ import annotations
@@ -21,11 +25,36 @@ from pathlib import Path
 from lab.grading.starter import FIXTURES
 from lab.provision import Platform
 from lab.vm import pids_of_our_qemus
+from tests.vm.helpers import with_fault
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = FIXTURES / "00-sample"
 BROKEN = ROOT / "tests" / "fixtures" / "submissions" / "00-sample"
 RINGLAB = [sys.executable, "-m", "lab.cli"]
+SQUARES = "    return sum(i * i for i in range(1, n + 1))\n"
+DIGEST = "    return hashlib.sha256(Path(path).read_bytes()).hexdigest()\n"
+#: The broken submissions: each the solution's answer.py with these ``(old, new)`` edits.
+FAULTS = {
+    "syntax": [("def squares(n: int) -> int:", "def squares(n: int) -> int")],
+    "hang": [(SQUARES, "    while True:  # never returns\n        n += 1\n")],
+    "crash": [
+        (
+            SQUARES,
+            '    Path("/proc/sysrq-trigger").write_text("c")  # kills the guest\'s kernel\n'
+            "    return 0\n",
+        ),
+    ],
+    "flood": [(DIGEST, '    while True:  # prints forever\n        print("x" * 200)\n')],
+    "wrong": [
+        (SQUARES, "    return sum(i * i for i in range(n))  # off by one\n"),
+        (DIGEST, "    return hashlib.md5(Path(path).read_bytes()).hexdigest()\n"),
+    ],
+}
+
+
+def broken(root: Path, name: str) -> Path:
+    """The broken submission ``name`` of :data:`FAULTS`, written at ``root / name``."""
+    return with_fault(SAMPLE / "solution", root / name, "answer.py", *FAULTS[name])
 
 
 def ringlab(*args: str, timeout: float = 200) -> subprocess.CompletedProcess[str]:
@@ -67,7 +96,9 @@ def test_broken_submissions_grade_without_harm(
     platform: Platform, tmp_path: Path, runs: Path
 ) -> None:
     submissions = tmp_path / "submissions"
-    shutil.copytree(BROKEN, submissions)
+    shutil.copytree(BROKEN, submissions)  # peek
+    for name in FAULTS:
+        broken(submissions, name)
     out = tmp_path / "grades"
     done = ringlab(
         "grade-batch", str(SAMPLE), str(submissions), "--jobs", "2",
@@ -96,9 +127,9 @@ def test_broken_submissions_grade_without_harm(
     assert pids_of_our_qemus(runs) == []
 
 
-def test_ctrl_c_mid_grade_leaves_no_guest(platform: Platform, runs: Path) -> None:
+def test_ctrl_c_mid_grade_leaves_no_guest(platform: Platform, tmp_path: Path, runs: Path) -> None:
     grader = subprocess.Popen(
-        [*RINGLAB, "grade", str(SAMPLE), "--submission", str(BROKEN / "hang")],
+        [*RINGLAB, "grade", str(SAMPLE), "--submission", str(broken(tmp_path, "hang"))],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -132,7 +163,7 @@ def test_background_programs_and_the_budget(platform: Platform, runs: Path) -> N
     """What network checks stand on: a server started in the background, waited for,
     stopped; a program that ends by itself is collected with its status and output."""
     from lab.grading.model import Exercise
-    from lab.grading.plugin import GradingSession
+    from lab.grading.session import GradingSession
 
     session = GradingSession.create(Exercise.load(SAMPLE), SAMPLE / "solution", "bg")
     try:

@@ -3,12 +3,12 @@ scores nothing for the steps it leaves undone, a faulty submission loses the fau
 only; the exercise driver records the wire when asked.
 
 A faulty submission is the solution with one deliberate fault written into it here
-(:func:`with_fault`), so it can never drift from the solution it is a variant of."""
+(:func:`tests.vm.helpers.with_fault`), so it can never drift from the solution it is a
+variant of."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +17,7 @@ from scapy.all import ARP, rdpcap
 
 from lab.grading.model import GradeReport, find_exercise
 from lab.provision import Platform
+from tests.vm.helpers import with_fault
 
 EXERCISE = find_exercise("01-sockets")
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,21 +61,14 @@ def test_starter_scores_zero_for_every_step(platform: Platform, tmp_path: Path) 
     assert "NotImplementedError: TODO 1" in next(r.output for r in steps if r.name == "sendto")
 
 
-def with_fault(tmp_path: Path, file: str, *edits: tuple[str, str]) -> Path:
-    """A copy of the solution with each ``(old, new)`` edit made in ``file``."""
-    submission = tmp_path / "submission"
-    shutil.copytree(EXERCISE.solution, submission)
-    source = (submission / file).read_text()
-    for old, new in edits:
-        assert old in source, f"the solution's {file} no longer holds {old!r}: update the fault"
-        source = source.replace(old, new)
-    (submission / file).write_text(source)
-    return submission
-
-
 def test_wrong_payloads_lose_step_1_only(platform: Platform, tmp_path: Path) -> None:
     """Step 1 sends every datagram reversed: b's sink counts them as not of this run."""
-    broken = with_fault(tmp_path, "sender.py", ("sock.send(data)", "sock.send(data[::-1])"))
+    broken = with_fault(
+        EXERCISE.solution,
+        tmp_path / "submission",
+        "sender.py",
+        ("sock.send(data)", "sock.send(data[::-1])"),
+    )
     report = grade(broken, tmp_path)
     by = {r.name: r for r in report.results}
     assert report.score == 8
@@ -104,7 +98,8 @@ def test_a_receiver_that_claims_what_it_never_received_loses_step_3(
     """After one real recvmmsg() the receiver makes up all 1000 datagrams with the run's
     nonce: its report is perfect, the kernel's count of what recvmmsg() returned is not."""
     broken = with_fault(
-        tmp_path,
+        EXERCISE.solution,
+        tmp_path / "submission",
         "receiver.py",
         ("from udp import MmsgBatch,", "from udp import HEADER, payload, MmsgBatch,"),
         (
