@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from lab.vm import Vm
@@ -46,12 +46,16 @@ def assert_kernel_quiet(vm: Vm) -> None:
     assert not bad, f"{vm.spec.name}: kernel complained ({bad}):\n{log[-3000:]}"
 
 
-def with_fault(solution: Path, submission: Path, file: str, *edits: tuple[str, str]) -> Path:
-    """A copy of ``solution`` at ``submission`` with each ``(old, new)`` edit made in ``file``."""
+def with_fault(
+    solution: Path, submission: Path, faults: Mapping[str, Sequence[tuple[str, str]]]
+) -> Path:
+    """A copy of ``solution`` at ``submission`` with, in each file of ``faults``, each of
+    its ``(old, new)`` edits made."""
     shutil.copytree(solution, submission)
-    source = (submission / file).read_text()
-    for old, new in edits:
-        assert old in source, f"the solution's {file} no longer holds {old!r}: update the fault"
-        source = source.replace(old, new)
-    (submission / file).write_text(source)
+    for file, edits in faults.items():
+        source = (submission / file).read_text()
+        for old, new in edits:
+            assert old in source, f"the solution's {file} no longer holds {old!r}: update the fault"
+            source = source.replace(old, new)
+        (submission / file).write_text(source)
     return submission

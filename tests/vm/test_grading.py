@@ -54,7 +54,7 @@ FAULTS = {
 
 def broken(root: Path, name: str) -> Path:
     """The broken submission ``name`` of :data:`FAULTS`, written at ``root / name``."""
-    return with_fault(SAMPLE / "solution", root / name, "answer.py", *FAULTS[name])
+    return with_fault(SAMPLE / "solution", root / name, {"answer.py": FAULTS[name]})
 
 
 def ringlab(*args: str, timeout: float = 200) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,6 @@ A faulty submission is the solution with deliberate faults written into it here
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from lab.grading.model import GradeReport, find_exercise
 from lab.provision import Platform
 from lab.vm import pids_of_our_qemus
+from tests.vm.helpers import with_fault
 
 EXERCISE = find_exercise("02-netmap")
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,19 +58,6 @@ def grade(submission: Path, tmp_path: Path, runs: Path, hidden: bool = False) ->
     assert done.returncode == 0, done.stderr
     assert pids_of_our_qemus(runs) == [], "a QEMU of the grade outlived it"
     return GradeReport.from_json(json.loads(out.read_text()))
-
-
-def with_fault(tmp_path: Path, name: str, faults: dict[str, list[tuple[str, str]]]) -> Path:
-    """A copy of the solution with each ``(old, new)`` edit made in its file."""
-    submission = tmp_path / name
-    shutil.copytree(EXERCISE.solution, submission)
-    for file, edits in faults.items():
-        source = (submission / file).read_text()
-        for old, new in edits:
-            assert old in source, f"the solution's {file} no longer holds {old!r}: update it"
-            source = source.replace(old, new)
-        (submission / file).write_text(source)
-    return submission
 
 
 def scores(report: GradeReport) -> dict[str, float]:
@@ -123,8 +110,8 @@ def test_bad_ring_indices_lose_step_1_and_a_copy_loses_zero_copy(
     with EINVAL and says so in the log; fwd.py copies each frame into the TX buffer: every
     frame arrives, the device counts no frame sent from the buffer its RX DMA wrote."""
     broken = with_fault(
-        tmp_path,
-        "faulty",
+        EXERCISE.solution,
+        tmp_path / "faulty",
         {
             "tx.py": [
                 (
@@ -166,8 +153,8 @@ def test_a_forwarder_that_never_gives_rx_slots_back_loses_step_4(
     platform: Platform, tmp_path: Path, runs: Path
 ) -> None:
     broken = with_fault(
-        tmp_path,
-        "hoarder",
+        EXERCISE.solution,
+        tmp_path / "hoarder",
         {
             "fwd.py": [
                 (
@@ -192,8 +179,8 @@ def test_a_forwarder_that_writes_a_bad_buffer_index_loses_step_4(
     platform: Platform, tmp_path: Path, runs: Path
 ) -> None:
     broken = with_fault(
-        tmp_path,
-        "badindex",
+        EXERCISE.solution,
+        tmp_path / "badindex",
         {
             "fwd.py": [
                 (

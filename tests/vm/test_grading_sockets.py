@@ -66,8 +66,7 @@ def test_wrong_payloads_lose_step_1_only(platform: Platform, tmp_path: Path) -> 
     broken = with_fault(
         EXERCISE.solution,
         tmp_path / "submission",
-        "sender.py",
-        ("sock.send(data)", "sock.send(data[::-1])"),
+        {"sender.py": [("sock.send(data)", "sock.send(data[::-1])")]},
     )
     report = grade(broken, tmp_path)
     by = {r.name: r for r in report.results}
@@ -100,14 +99,19 @@ def test_a_receiver_that_claims_what_it_never_received_loses_step_3(
     broken = with_fault(
         EXERCISE.solution,
         tmp_path / "submission",
-        "receiver.py",
-        ("from udp import MmsgBatch,", "from udp import HEADER, payload, MmsgBatch,"),
-        (
-            "        for i in range(n):\n            take(slots.data(i))\n        got += n\n",
-            "        for seq in range(count):\n"
-            "            take(payload(seq, HEADER.unpack_from(slots.data(0))[1], 64))\n"
-            "        got = count\n",
-        ),
+        {
+            "receiver.py": [
+                ("from udp import MmsgBatch,", "from udp import HEADER, payload, MmsgBatch,"),
+                (
+                    "        for i in range(n):\n"
+                    "            take(slots.data(i))\n"
+                    "        got += n\n",
+                    "        for seq in range(count):\n"
+                    "            take(payload(seq, HEADER.unpack_from(slots.data(0))[1], 64))\n"
+                    "        got = count\n",
+                ),
+            ]
+        },
     )
     report = grade(broken, tmp_path)
     by = {r.name: r for r in report.results}
