@@ -23,7 +23,7 @@ from rich.table import Table
 from images.cache import cache_root, du
 from images.progress import ProvisionError
 from lab import provision, supervisor
-from lab.figures import netmap_figures, sockets_figures
+from lab.figures import netmap_figures, sockets_figures, stackmap_figures
 from lab.grading.model import ExerciseError
 from lab.grading.starter import StarterError
 from lab.runs import RunDir
@@ -88,8 +88,9 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Boot two guests wired by the vNIC (provisioning on first use), then show what one
-    packet costs on the kernel sockets path (doorbells, interrupts, register reads) and
-    what the netmap path moves beside it, measured in the same boot."""
+    packet costs on the kernel sockets path (doorbells, interrupts, register reads), what
+    the netmap path moves beside it, and StackMap's request/response server against the
+    sockets one, measured in the same boot."""
     started = time.monotonic()
     platform = provision.ensure()
     provisioned = time.monotonic() - started
@@ -102,6 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = lab["a"].run("uname -sr; python3 --version; cat /proc/uptime")
         figures = sockets_figures(lab, seconds=2.0)
         netmap = netmap_figures(lab, seconds=2.0)
+        stackmap = stackmap_figures(lab, rounds=1, requests=100, sizes=())
     table = Table(title="ringlab demo", show_header=False)
     table.add_row("provisioning (QEMU + images)", f"{provisioned:.1f} s")
     table.add_row("accelerator", f"{platform.accel} ({platform.accel_reason})")
@@ -129,6 +131,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "host CPU per netmap packet",
         ", ".join(f"{name} {us:.1f} µs" for name, us in netmap.cpu_us_per_packet.items()),
     )
+    m = stackmap.median
+    table.add_row(
+        "request/response, 16 connections (Python servers)",
+        f"sockets {m('sockets', 'tps'):.0f} tps, StackMap {m('stackmap', 'tps'):.0f} tps "
+        f"({m('stackmap', 'tps') / m('sockets', 'tps'):.2f}x)",
+    )
+    table.add_row(
+        "system calls per transaction",
+        f"sockets {m('sockets', 'syscalls_per_tx'):.2f}, "
+        f"StackMap {m('stackmap', 'syscalls_per_tx'):.2f}",
+    )
+    table.add_row("StackMap TX slots sent without a copy", f"{stackmap.tx_zero_copy_share:.1%}")
     table.add_row("logs", str(topology.run.path))
     out.print(table)
     return 0

@@ -24,6 +24,7 @@ Used by ``bench/sockets.py`` (``make bench``) and ``ringlab demo``.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -304,3 +305,151 @@ def snmp(vm: Vm) -> dict[str, dict[str, int]]:
         if names and values and names[0] == values[0]:
             table[names[0].rstrip(":")] = dict(zip(names[1:], map(int, values[1:]), strict=False))
     return table
+
+
+# --- StackMap against sockets: request/response -----------------------------------------------
+
+SYSCOUNT = "sh /mnt/project/exercises/01-sockets/checks/tools/syscount.sh"
+RR_PORT = 9100
+#: The servers in b, each answering a 32-byte request with its bytes reversed (repeated to
+#: {size} bytes where the server can): exercise 01 step 4's sockets server and the StackMap
+#: server of the Python API; and the C server on either data path, the same program
+#: otherwise (vnic/tools/stackmap_server.c), for the ceiling and for large answers.
+RR_SERVERS = {
+    "sockets": "python3 /mnt/project/exercises/01-sockets/solution/rr_server.py --port {port}",
+    "stackmap": "python3 -m vnic.netmap.stack_server --port {port}",
+    "c_sockets": "stackmap_server -m sockets -p {port} -r {size}",
+    "c_stackmap": "stackmap_server -m stack -p {port} -r {size}",
+}
+
+
+@dataclass
+class RrRun:
+    """One server under exercise 01's load (rr_load in a: CONNS closed loops, every answer
+    checked): transactions/s and latency from the load generator, system calls per
+    transaction counted in b's kernel (a tracefs histogram on the server's pid)."""
+
+    server: str
+    size: int
+    tps: float
+    p50_us: float
+    p99_us: float
+    syscalls_per_tx: float
+
+
+def rr_run(lab: Lab, server: str, size: int = 32, conns: int = 16, requests: int = 300) -> RrRun:
+    """Start ``server`` (a key of :data:`RR_SERVERS`) in b, load it from a, stop it."""
+    a, b = lab["a"], lab["b"]
+    cmd = RR_SERVERS[server].format(port=RR_PORT, size=size)
+    log = f"/tmp/rr-{server}.log"
+    b.run(f"{SYSCOUNT} {cmd} > {log} 2>&1 &", check=True)
+    deadline = time.monotonic() + 60
+    while "listening" not in b.run(f"cat {log}").output:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{server} did not start in b:\n{b.run(f'cat {log}').output}")
+        time.sleep(0.3)
+    host = (b.spec.ip or "").split("/")[0]
+    load = a.run(f"rr_load -s {host}:{RR_PORT} -c {conns} -n {requests} -r {size}", timeout=900)
+    b.run(f"pkill -TERM -f '^{cmd}'")  # the server itself: syscount's shell then reports
+    while "@@syscalls" not in (text := b.run(f"cat {log}").output):
+        if time.monotonic() > deadline + 900:
+            raise RuntimeError(f"{server}: no system call count in b:\n{text}")
+        time.sleep(0.3)
+    lines = [ln for ln in load.output.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"{server}: rr_load in a failed:\n{load.output}\n{text}")
+    result = json.loads(lines[-1])
+    if result["errors"] or result["transactions"] != conns * requests:
+        raise RuntimeError(f"{server}: wrong answers under load: {result}\n{text}")
+    total = int(text.split("@@syscalls")[1].split("total=")[1].split()[0])
+    return RrRun(
+        server,
+        size,
+        result["tps"],
+        result["p50_us"],
+        result["p99_us"],
+        total / result["transactions"],
+    )
+
+
+@dataclass
+class StackmapFigures:
+    """StackMap's server against exercise 01's sockets server, same guests, same load.
+
+    ``runs`` holds every measurement; a figure is the median over the rounds, which
+    alternate the servers. From netmap.ko's counters in b: the share of TX slots handed to
+    TCP without a copy, and the RX slots (filled by copying what TCP received, see
+    docs/stackmap.rst); from b's driver: page frags sent out of netmap buffers.
+    """
+
+    runs: list[RrRun]
+    tx_zero_copy_share: float
+    rx_copied_slots: int
+    netmap_frags: int
+    details: list[str] = field(default_factory=list)
+
+    def median(self, server: str, what: str, size: int = 32) -> float:
+        values = sorted(getattr(r, what) for r in self.runs if (r.server, r.size) == (server, size))
+        if not values:
+            raise LookupError(f"no {server} run with {size}-byte answers")
+        return values[len(values) // 2]
+
+    def lines(self) -> list[str]:
+        m = self.median
+        lines = [
+            f"stackmap_rr_tps {m('stackmap', 'tps'):.0f}",
+            f"sockets_rr_tps {m('sockets', 'tps'):.0f}",
+            f"stackmap_over_sockets_tps {m('stackmap', 'tps') / m('sockets', 'tps'):.2f}",
+            f"stackmap_rr_p50_us {m('stackmap', 'p50_us'):.0f} us",
+            f"stackmap_rr_p99_us {m('stackmap', 'p99_us'):.0f} us",
+            f"sockets_rr_p50_us {m('sockets', 'p50_us'):.0f} us",
+            f"sockets_rr_p99_us {m('sockets', 'p99_us'):.0f} us",
+            f"stackmap_over_sockets_p50 {m('stackmap', 'p50_us') / m('sockets', 'p50_us'):.2f}",
+            f"stackmap_syscalls_per_transaction {m('stackmap', 'syscalls_per_tx'):.2f}",
+            f"sockets_syscalls_per_transaction {m('sockets', 'syscalls_per_tx'):.2f}",
+            f"stackmap_tx_zero_copy_share {self.tx_zero_copy_share:.3f}",
+            f"stackmap_rx_copied_slots {self.rx_copied_slots}",
+            f"stackmap_tx_netmap_frags {self.netmap_frags}",
+        ]
+        for size in sorted({r.size for r in self.runs if r.server == "c_stackmap"}):
+            ratio = m("c_stackmap", "tps", size) / m("c_sockets", "tps", size)
+            lines.append(f"c_stackmap_over_sockets_tps_{size} {ratio:.2f}")
+        return lines
+
+
+def stackmap_figures(
+    lab: Lab, rounds: int = 3, requests: int = 300, sizes: tuple[int, ...] = (32, 1024, 16384)
+) -> StackmapFigures:
+    """Measure the request/response servers of :data:`RR_SERVERS` in a running two-guest
+    lab (b serves, a loads): the Python pair at 32-byte answers, the C pair at ``sizes``."""
+    b = lab["b"]
+    before, frags = stack_counters(b), queue_stat(b, "netmap_frags")
+    runs: list[RrRun] = []
+    for _ in range(rounds):
+        for server in ("sockets", "stackmap"):
+            runs.append(rr_run(lab, server, 32, requests=requests))
+        for size in sizes:
+            n = max(20, requests * 32 // size) if size > 1024 else requests
+            for server in ("c_sockets", "c_stackmap"):
+                runs.append(rr_run(lab, server, size, requests=n))
+    after = stack_counters(b)
+    slots = after["tx_slots"] - before.get("tx_slots", 0)
+    zero_copy = after["tx_zerocopy"] - before.get("tx_zerocopy", 0)
+    rx_slots = after["rx_slots"] - before.get("rx_slots", 0)
+    details = [
+        f"{r.server} {r.size} B: {r.tps:.0f} tps, p50 {r.p50_us:.0f} us, p99 {r.p99_us:.0f} us, "
+        f"{r.syscalls_per_tx:.2f} syscalls/transaction"
+        for r in runs
+    ]
+    details.append(
+        f"stack port in b: {slots} TX slots ({zero_copy} zero-copy, "
+        f"{after['tx_eagain'] - before.get('tx_eagain', 0)} EAGAIN stops), {rx_slots} RX slots "
+        f"(copied); driver: {queue_stat(b, 'netmap_frags') - frags} frags sent from netmap buffers"
+    )
+    return StackmapFigures(
+        runs=runs,
+        tx_zero_copy_share=zero_copy / slots if slots else 0.0,
+        rx_copied_slots=rx_slots,
+        netmap_frags=queue_stat(b, "netmap_frags") - frags,
+        details=details,
+    )
