@@ -67,21 +67,6 @@ _ATTACH_HINTS = {
     errno.ENXIO: "the stack port is gone (its interface went away)",
 }
 
-STACK_COUNTERS = (
-    "socks",
-    "tx_slots",
-    "tx_zerocopy",
-    "tx_copied",
-    "tx_eagain",
-    "tx_no_spare",
-    "tx_dropped",
-    "held",
-    "completions",
-    "copied_late",
-    "rx_slots",
-    "rx_bytes",
-    "rx_eof",
-)  # the keys of a stack port's /proc/net/netmap line, as documented in docs/stackmap.rst
 
 
 class StackSyncPort(Protocol):
@@ -409,7 +394,8 @@ class StackPort:
         ``tx_copied``, ``tx_dropped``), syncs stopped by a full send buffer (``tx_eagain``)
         or by want of a fresh buffer (``tx_no_spare``), buffers TCP still holds (``held``)
         and has given back (``completions``), RX slots, bytes and ends of stream. Keys the
-        kernel adds later are kept (:func:`vnic.netmap.port.parse_counters`)."""
+        kernel adds later are kept (:func:`vnic.netmap.port.parse_counters`); ``attached``
+        counts every PST_FD_REG that succeeded."""
         key = f"stack {self.name}"
         counters = read_counters(self.proc)
         if key not in counters:

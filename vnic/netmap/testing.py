@@ -288,7 +288,7 @@ class FakePort:
 _SLOT_FIELDS = struct.Struct("=IHHQ")  # buf_idx, len, flags, ptr
 NM_PST_FD_MAX = 65535  # netmap.ko's limit on attached fds (ENOMEM beyond)
 FAKE_COUNTERS = (
-    "tx_slots", "tx_zerocopy", "tx_copied", "tx_eagain", "tx_no_spare", "tx_dropped",
+    "attached", "tx_slots", "tx_zerocopy", "tx_copied", "tx_eagain", "tx_no_spare", "tx_dropped",
     "held", "completions", "copied_late", "rx_slots", "rx_bytes", "rx_eof",
 )  # fmt: skip
 
@@ -368,6 +368,7 @@ class FakeStackPort(FakePort):
         if code:
             raise _error(OSError(code, os.strerror(code)), what, hints)
         self.attached[fd] = os.fstat(fd).st_ino
+        self.counts["attached"] += 1
         self.ended.discard(fd)
         self.streams[fd] = bytearray()
         if self.loopback:

@@ -11,7 +11,10 @@
  *
  *   rr_load -s 198.18.0.2:9100 [-c 16] [-n 50] [-r 32]
  *
- * Prints one JSON line: transactions, errors, seconds, tps, p50_us, p99_us.
+ * Prints one JSON line: transactions, errors, seconds, tps, p50_us, p99_us,
+ * and "stalled": the connections that did not finish, each as [its number,
+ * its local TCP port, the answers it got], so a check can name the one a
+ * server left waiting.
  */
 
 #define _GNU_SOURCE
@@ -35,6 +38,7 @@
 
 struct conn {
 	int fd;
+	uint16_t local_port;	/* names the connection to whoever reads the report */
 	unsigned int left;	/* transactions still to do */
 	uint8_t request[MESSAGE];
 	uint32_t got;		/* bytes of the answer read so far */
@@ -56,7 +60,7 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int connect_to(const struct sockaddr_in *addr)
+static int connect_to(const struct sockaddr_in *addr, uint16_t *local_port)
 {
 	double deadline = now() + 10;
 	int one = 1;
@@ -67,8 +71,13 @@ static int connect_to(const struct sockaddr_in *addr)
 		if (fd < 0)
 			return -1;
 		if (!connect(fd, (const struct sockaddr *)addr, sizeof(*addr))) {
+			struct sockaddr_in me;
+			socklen_t len = sizeof(me);
+
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			fcntl(fd, F_SETFL, O_NONBLOCK);
+			getsockname(fd, (struct sockaddr *)&me, &len);
+			*local_port = ntohs(me.sin_port);
 			return fd;
 		}
 		close(fd);
@@ -148,7 +157,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < conns; i++) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
 
-		c[i].fd = connect_to(&addr);
+		c[i].fd = connect_to(&addr, &c[i].local_port);
 		if (c[i].fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &ev)) {
 			perror("connect");
 			return 1;
@@ -199,10 +208,15 @@ int main(int argc, char **argv)
 	}
 	seconds = now() - started;
 	qsort(latency, done, sizeof(*latency), cmp_double);
-	printf("{\"transactions\": %lu, \"errors\": %lu, \"seconds\": %.6f, \"tps\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f}\n",
+	printf("{\"transactions\": %lu, \"errors\": %lu, \"seconds\": %.6f, \"tps\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"stalled\": [",
 	       done, errors, seconds, seconds > 0 ? done / seconds : 0.0,
 	       done ? latency[done / 2] * 1e6 : 0.0,
 	       done ? latency[(size_t)(done * 0.99)] * 1e6 : 0.0);
+	for (i = 0, opt = 0; i < conns; i++)
+		if (c[i].left)
+			printf("%s[%u, %u, %u]", opt++ ? ", " : "", i,
+			       c[i].local_port, requests - c[i].left);
+	printf("]}\n");
 	return errors ? 1 : 0;
 
 usage:

@@ -147,7 +147,7 @@ struct nm_stack {
 	unsigned long rx_next;
 	struct work_struct release;
 
-	u64 tx_slots, tx_zerocopy, tx_copied, tx_eagain, tx_no_spare;
+	u64 attached, tx_slots, tx_zerocopy, tx_copied, tx_eagain, tx_no_spare;
 	u64 tx_dropped, rx_slots, rx_bytes, rx_eof;
 	atomic_t held;
 	atomic64_t completions, copied_late;
@@ -341,6 +341,7 @@ int nm_stack_attach(struct nm_port *port, int fd)
 	write_unlock_bh(&sk->sk_callback_lock);
 	up_write(&port->sync_lock);
 
+	stack->attached++;
 	tcp_sock_set_nodelay(sk);	/* a slot is a message: send it now */
 	wake_up(&port->wq[NM_RX]);
 	sockfd_put(sock);
@@ -878,10 +879,11 @@ void nm_stack_show(struct seq_file *m, struct nm_port *port)
 	unsigned long fd, socks = 0;
 	struct nm_stack_sock *ss;
 
+	/* attached and still open: a closed one waits for its fd's reuse */
 	xa_for_each(&stack->socks, fd, ss)
-		socks++;
-	seq_printf(m, "stack %s%s socks=%lu tx_slots=%llu tx_zerocopy=%llu tx_copied=%llu tx_eagain=%llu tx_no_spare=%llu tx_dropped=%llu held=%d completions=%lld copied_late=%lld rx_slots=%llu rx_bytes=%llu rx_eof=%llu\n",
-		   NM_STACK_PREFIX, port->netdev->name, socks,
+		socks += !!READ_ONCE(ss->sk->sk_socket);
+	seq_printf(m, "stack %s%s socks=%lu attached=%llu tx_slots=%llu tx_zerocopy=%llu tx_copied=%llu tx_eagain=%llu tx_no_spare=%llu tx_dropped=%llu held=%d completions=%lld copied_late=%lld rx_slots=%llu rx_bytes=%llu rx_eof=%llu\n",
+		   NM_STACK_PREFIX, port->netdev->name, socks, stack->attached,
 		   stack->tx_slots, stack->tx_zerocopy, stack->tx_copied,
 		   stack->tx_eagain, stack->tx_no_spare, stack->tx_dropped,
 		   atomic_read(&stack->held),
