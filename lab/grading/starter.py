@@ -7,7 +7,8 @@ A solution marks each step's answer as a region::
         return sum(i * i for i in range(1, n + 1))
         # END TODO 1
 
-The starter keeps the ``# TODO 1: ...`` line and replaces the region by a stub at
+The starter keeps the ``# TODO 1: ...`` line, and the comment lines right under it (the
+hint goes on), and replaces the rest of the region by a stub at
 the marker's indentation: the region's ``# STUB: <code>`` lines uncommented if it
 has any, else (Python) ``raise NotImplementedError("TODO 1")``, so a step left
 undone fails its checks with a message naming the step.  Steps listed in ``keep``
@@ -31,6 +32,7 @@ from lab.topology import PROJECT
 BEGIN = re.compile(r"^(?P<indent>\s*)(?P<comment>#|//)\s*TODO (?P<step>\d+):\s*(?P<hint>.*)$")
 END = re.compile(r"^\s*(#|//)\s*END TODO (?P<step>\d+)\s*$")
 STUB = re.compile(r"^\s*(#|//)\s*STUB:\s?(?P<code>.*)$")
+HINT = re.compile(r"^\s*(#|//)")
 #: Files whose markers are processed; anything else is copied as it is.
 SOURCES = {".py", ".sh", ".c", ".h"}
 FIXTURES = PROJECT / "tests" / "fixtures" / "exercises"
@@ -47,13 +49,14 @@ def strip(text: str, where: str, suffix: str = ".py", keep: Iterable[int] = ()) 
     region: re.Match[str] | None = None
     stubs: list[str] = []
     begun = 0
+    hinting = False  # in the comment lines right under a TODO: they are its hint
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         begin, end = BEGIN.match(line), END.match(line)
         if region is None:
             if end:
                 raise StarterError(f"{where}:{number}: END TODO {end['step']} without its TODO")
             if begin:
-                region, stubs, begun = begin, [], number
+                region, stubs, begun, hinting = begin, [], number, True
                 out.append(line)
                 continue
             out.append(line)
@@ -74,6 +77,10 @@ def strip(text: str, where: str, suffix: str = ".py", keep: Iterable[int] = ()) 
             out.append(line)
         elif stub := STUB.match(line):
             stubs.append(stub["code"])
+        elif hinting and HINT.match(line):
+            out.append(line)  # the TODO's hint goes on over the comment lines under it
+            continue
+        hinting = False
     if region is not None:
         raise StarterError(f"{where}:{begun}: TODO {region['step']} is never ended")
     return "".join(out)

@@ -33,6 +33,16 @@ def test_regions_become_stubs_at_their_indentation() -> None:
     assert "END TODO" not in out and "STUB" not in out
 
 
+def test_a_hint_goes_on_over_the_comment_lines_under_its_todo() -> None:
+    text = (
+        "def f():\n    # TODO 1: first line\n    # second line\n    x = 1\n"
+        "    # inner\n    return x\n    # END TODO 1\n"
+    )
+    out = strip(text, "s.py")
+    assert "    # TODO 1: first line\n    # second line\n    raise NotImplementedError" in out
+    assert "# inner" not in out and "x = 1" not in out  # the answer's own comments stay out
+
+
 def test_kept_steps_stay_solved() -> None:
     out = strip(SOLUTION, "s.py", keep=[1])
     assert "x = n * 2" in out
