@@ -352,6 +352,21 @@ class Budget:
     def collect(self, vm: str, tag: str, stop: bool = False) -> ProgramRun:
         return self.grading.lab.collect(vm, tag, 5.0 if stop else self.left(), stop=stop)
 
+    def listening(self, vm: str, port: int, tag: str, proto: str = "t", within: int = 20) -> None:
+        """Wait until ``tag`` (started in the background) listens on ``port`` (TCP, or UDP
+        with ``proto="u"``): Python starts slowly under TCG.  Stops waiting, and fails with
+        what the program said, when it has already ended."""
+        run = self.run(
+            vm,
+            f"end=$(( $(date +%s) + {within} )); while [ $(date +%s) -lt $end ]; do "
+            f"ss -{proto}ln | grep -q ':{port} ' && exit 0; "
+            f"[ -e /tmp/.rl-bg-{tag}.rc ] && exit 2; sleep 0.1; done; exit 1",
+        )
+        if run.status == 2:
+            ended = self.collect(vm, tag)
+            raise AssertionError(f"it ended before listening on port {port}: {ended.explain()}")
+        assert run.ok, f"nothing listened on port {port} in guest {vm} within {within} s"
+
 
 @pytest.fixture
 def guest(request: pytest.FixtureRequest, grading: GradingSession, lab: Any) -> Budget:

@@ -67,21 +67,6 @@ def syscalls(run: ProgramRun) -> dict[str, int]:
     return {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
 
 
-def wait_bound(guest: Budget, vm: str, port: int, tag: str, proto: str = "u") -> None:
-    """Wait until ``tag`` (started in the background) listens on ``port``: Python starts
-    slowly under TCG.  Stops waiting when the program has already ended."""
-    run = guest.run(
-        vm,
-        "end=$(( $(date +%s) + 20 )); while [ $(date +%s) -lt $end ]; do "
-        f"ss -{proto}ln | grep -q ':{port} ' && exit 0; "
-        f"[ -e /tmp/.rl-bg-{tag}.rc ] && exit 2; sleep 0.1; done; exit 1",
-    )
-    if run.status == 2:
-        ended = guest.collect(vm, tag)
-        raise AssertionError(f"it ended before listening on port {port}: {ended.explain()}")
-    assert run.ok, f"nothing listened on port {port} in guest {vm} within 20 s"
-
-
 def delta(before: dict[str, Any], after: dict[str, Any], port: str, key: str) -> int:
     """Growth of a port counter, or of its device's counter (``device.NAME``)."""
 
@@ -129,7 +114,7 @@ def send_to_sink(
         f"python3 {TOOLS}/udp_tool.py sink --port {port} --count {COUNT} --nonce {nonce}",
         "sink",
     )
-    wait_bound(guest, "b", port, "sink")
+    guest.listening("b", port, "sink", "u")
     before = grading.lab.port_counters()
     sender = f"{wrapper} python3" if wrapper else "python3"
     run = guest.run(
@@ -255,7 +240,7 @@ def test_recvmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> N
         f"--nonce {nonce} --mode recvmmsg --batch 32 --idle 15",
         "receiver",
     )
-    wait_bound(guest, "b", 9003, "receiver")
+    guest.listening("b", 9003, "receiver", "u")
     before = grading.lab.port_counters()
     blast = guest.run(
         "a",
@@ -292,7 +277,7 @@ def test_recvmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> N
 def test_request_response(grading: GradingSession, guest: Budget, measure: Measure) -> None:
     """Step 4: a TCP request/response server under 16 connections"""
     guest.start("b", f"cd {SUB} && python3 rr_server.py --port 9100", "server")
-    wait_bound(guest, "b", 9100, "server", "t")
+    guest.listening("b", 9100, "server")
     before = grading.lab.port_counters()
     load = guest.run(
         "a",

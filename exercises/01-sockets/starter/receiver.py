@@ -46,6 +46,7 @@ def receive_batched(
 ) -> int:
     """recvmmsg() batches until ``count`` arrived or none came for ``idle`` s; return calls."""
     # TODO 3: wait until readable(), then recvmmsg(fd, msgs, n, MSG_WAITFORONE, NULL) and
+    # hand each datagram to take(); MSG_WAITFORONE returns what is queued after the first
     raise NotImplementedError("TODO 3")
 
 
