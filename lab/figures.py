@@ -312,12 +312,13 @@ def snmp(vm: Vm) -> dict[str, dict[str, int]]:
 SYSCOUNT = "sh /mnt/project/exercises/01-sockets/checks/tools/syscount.sh"
 RR_PORT = 9100
 #: The servers in b, each answering a 32-byte request with its bytes reversed (repeated to
-#: {size} bytes where the server can): exercise 01 step 4's sockets server and the StackMap
-#: server of the Python API; and the C server on either data path, the same program
-#: otherwise (vnic/tools/stackmap_server.c), for the ceiling and for large answers.
+#: {size} bytes where the server can): exercise 01 step 4's sockets server and exercise
+#: 03's StackMap server (both reference solutions); and the C server on either data path,
+#: the same program otherwise (vnic/tools/stackmap_server.c), for the ceiling and for
+#: large answers.
 RR_SERVERS = {
     "sockets": "python3 /mnt/project/exercises/01-sockets/solution/rr_server.py --port {port}",
-    "stackmap": "python3 -m vnic.netmap.stack_server --port {port}",
+    "stackmap": "python3 /mnt/project/exercises/03-stackmap/solution/server.py --port {port}",
     "c_sockets": "stackmap_server -m sockets -p {port} -r {size}",
     "c_stackmap": "stackmap_server -m stack -p {port} -r {size}",
 }

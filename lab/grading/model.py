@@ -46,6 +46,10 @@ class Exercise:
     topology: str = "none"
     #: Copies of the submission larger than this are refused (a grader is not a file store).
     max_submission_bytes: int = 20_000_000
+    #: Project files or folders (relative paths) the graded guests see at their usual
+    #: place under /mnt/project besides the usual ones, e.g. an earlier exercise's
+    #: reference program that this one is measured against.
+    guest_files: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -89,6 +93,7 @@ class Exercise:
             modules=tuple(lab.get("modules", [])),
             topology=topology,
             max_submission_bytes=int(meta.get("max_submission_bytes", 20_000_000)),
+            guest_files=tuple(str(f) for f in lab.get("guest_files", [])),
         )
 
 

@@ -104,8 +104,9 @@ def stage_submission(source: Path, dest: Path, max_bytes: int) -> Path:
 def stage_project_view(exercise: Exercise, dest: Path) -> Path:
     """What a graded guest sees at ``/mnt/project``: the exercise's guest-side check tools,
     the lab's guest programs and the netmap bindings a submission programs against
-    (``import vnic.netmap``), at their usual paths; never the reference solution nor the
-    checks' host code, which a submission could otherwise read or import."""
+    (``import vnic.netmap``), and the ``guest_files`` its exercise.toml names, at their usual
+    paths; never its reference solution nor the checks' host code, which a submission
+    could otherwise read or import."""
     try:
         exercise_dir = exercise.path.resolve().relative_to(PROJECT)
     except ValueError:  # an exercise kept outside the project
@@ -114,6 +115,7 @@ def stage_project_view(exercise: Exercise, dest: Path) -> Path:
         exercise.checks / "tools": dest / exercise_dir / "checks" / "tools",
         PROJECT / "lab" / "guest": dest / "lab" / "guest",
         PROJECT / "vnic" / "netmap": dest / "vnic" / "netmap",
+        **{PROJECT / name: dest / name for name in exercise.guest_files},
     }
     if dest.exists():
         shutil.rmtree(dest)
@@ -122,6 +124,9 @@ def stage_project_view(exercise: Exercise, dest: Path) -> Path:
     for source, target in wanted.items():
         if source.is_dir():
             shutil.copytree(source, target, ignore=ignore)
+        elif source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
     (dest / "vnic" / "__init__.py").touch()  # a package, as in the project: vnic.netmap
     return dest
 

@@ -1,19 +1,16 @@
 """StackMap's Python side without a kernel (stackmap-api §3-§9, §12): the PASTE slot layout,
 the per-fd batch view of RX, TX filling (a full ring, a full send buffer), end of stream,
-attach's checks, the counters, REGISTER with option OFFSETS, and exercise 01's server on a
-stack port, driven by exercise 01's own client."""
+attach's checks, the counters, REGISTER with option OFFSETS."""
 
 from __future__ import annotations
 
 import ctypes
 import errno
-import json
 import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,13 +22,11 @@ from vnic.netmap import abi
 from vnic.netmap.memory import Interface, stack_fields, stack_ptr
 from vnic.netmap.names import parse_port_name
 from vnic.netmap.port import parse_counters
-from vnic.netmap.stack import StackPort
-from vnic.netmap.stack_server import MESSAGE, ReverseServer, listen, serve
+from vnic.netmap.stack import StackPort, listen
 from vnic.netmap.testing import FakePort, FakeStackPort, build_region
 
 ROOT = Path(__file__).parents[2]
 HEADER = ROOT / "vnic/linux/netmap/uapi/net/netmap.h"
-RR_CLIENT = ROOT / "exercises/01-sockets/checks/tools/rr_client.py"
 
 
 @pytest.fixture
@@ -489,100 +484,15 @@ def test_the_fake_writes_the_line_netmap_ko_writes(
     assert set(counters) == {"socks", *fake.counts}
 
 
-# --- exercise 01's server on a stack port ---------------------------------------------------
-
-
-def test_server_answers_requests_cut_anywhere_and_closes_at_the_end(
-    tcp_pairs: list[tuple[socket.socket, socket.socket]],
-) -> None:
-    port, fake = stack(num_slots=32)
-    server = ReverseServer(port)
-    (sa, ca), (sb, _) = tcp_pairs[:2]
-    assert server.add(sa) and server.add(sb)
-    a, b = sa.fileno(), sb.fileno()
-    reqs_a = [os.urandom(MESSAGE) for _ in range(3)]
-    reqs_b = [os.urandom(MESSAGE) for _ in range(2)]
-    stream_a = b"".join(reqs_a)
-    fake.arrive(a, stream_a[:20])  # a request cut in two slots ...
-    fake.arrive(b, b"".join(reqs_b))  # ... two whole ones in one
-    fake.arrive(a, stream_a[20:70])  # ... and across batches
-    server.handle(port.receive())
-    server.flush()
-    assert fake.stream(b) == b"".join(r[::-1] for r in reqs_b)
-    assert fake.stream(a) == reqs_a[0][::-1] + reqs_a[1][::-1]
-    fake.arrive(a, stream_a[70:])
-    fake.arrive_eof(a)
-    server.handle(port.receive())
-    server.flush()
-    assert fake.stream(a) == b"".join(r[::-1] for r in reqs_a)
-    assert a not in server.conns and sa.fileno() == -1  # closed after its end of stream
-    assert b in server.conns and server.stats.requests == 5 and server.stats.closed == 1
-    assert ca.recv(1) == b""  # the peer sees the close (the fake sent nothing on it)
-
-
-def test_server_waits_for_the_replies_before_closing(
-    tcp_pairs: list[tuple[socket.socket, socket.socket]],
-) -> None:
-    port, fake = stack(num_slots=32)
-    server = ReverseServer(port)
-    conn = tcp_pairs[0][0]
-    server.add(conn)
-    fd = conn.fileno()
-    fake.sndbuf[fd] = 0
-    request = os.urandom(MESSAGE)
-    fake.arrive(fd, request)
-    fake.arrive_eof(fd)
-    server.handle(port.receive())
-    server.flush()
-    assert fd in server.conns and port.pending(fd)  # the reply waits for the send buffer
-    del fake.sndbuf[fd]
-    server.flush()
-    assert fake.stream(fd) == request[::-1] and fd not in server.conns
-
-
-def test_server_on_a_loopback_stack_port_serves_exercise_01s_client() -> None:
-    """The whole server (poll on listener and port, accept, attach, receive, flush, close)
-    against exercise 01's own load generator, with the attached sockets' real TCP behind
-    the fake port's rings."""
-    stop = threading.Event()
-    port = StackPort(FakeStackPort(num_slots=64, loopback=True))
-    with port, listen(0, "127.0.0.1") as listener:
-        result: dict[str, object] = {}
-        thread = threading.Thread(
-            target=lambda: result.update(stats=serve(listener, port, stop=stop)), daemon=True
-        )
-        thread.start()
-        try:
-            address = f"127.0.0.1:{listener.getsockname()[1]}"
-            run = subprocess.run(
-                [sys.executable, str(RR_CLIENT), "--server", address, "--conns", "8",
-                 "--requests", "25"],
-                capture_output=True, text=True, timeout=60, check=True,
-            )  # fmt: skip
-        finally:
-            stop.set()
-            thread.join(10)
-    out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert out["transactions"] == 200 and out["errors"] == 0, out
-    stats = result["stats"]
-    assert stats.connections == 8 and stats.requests == 200  # type: ignore[attr-defined]
-    assert stats.closed == 8 and stats.refused == 0  # type: ignore[attr-defined]
-
-
 def test_the_modules_run_in_a_guest_with_only_the_standard_library() -> None:
     code = (
-        "import sys, vnic.netmap.stack, vnic.netmap.stack_server; "
+        "import sys, vnic.netmap.stack; "
         "print(sorted(m for m in sys.modules if m.startswith(('vnic.model', 'lab'))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]"
-    help_text = subprocess.run(
-        [sys.executable, "-m", "vnic.netmap.stack_server", "--help"],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    ).stdout  # fmt: skip
-    assert "--port" in help_text and "--stack" in help_text
 
 
 def test_the_interface_of_a_region_without_host_rings() -> None:

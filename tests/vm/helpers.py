@@ -1,16 +1,23 @@
 """What the VM tests do to guests, in one place: run a command that must succeed, wait,
-check that a kernel did not complain; and the faulty submissions they grade, each a
-solution with a fault written into it (:func:`with_fault`), so it can never drift from
-the solution it is a variant of."""
+check that a kernel did not complain; grade an exercise as an instructor would
+(:func:`grade`), and the faulty submissions graded, each a solution with a fault written
+into it (:func:`with_fault`), so it can never drift from the solution it is a variant
+of."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from lab.vm import Vm
+from lab.grading.model import Exercise, GradeReport
+from lab.vm import Vm, pids_of_our_qemus
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: What a guest kernel logs when our modules went wrong (oops, WARN_ON, leaks, page_pool).
 BAD_LOG = (
@@ -59,3 +66,25 @@ def with_fault(
             source = source.replace(old, new)
         (submission / file).write_text(source)
     return submission
+
+
+def grade(
+    exercise: Exercise,
+    submission: Path,
+    tmp_path: Path,
+    runs: Path | None = None,
+    *extra: str,
+    timeout: float = 400,
+) -> GradeReport:
+    """One ``ringlab grade``, in its own process as an instructor would run it; with
+    ``runs`` (the test's run directories), no QEMU of it may be left afterwards."""
+    out = tmp_path / f"{submission.name}.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "grade", exercise.name, "--submission",
+         str(submission), "--format", "json", "--out", str(out), *extra],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    if runs is not None:
+        assert pids_of_our_qemus(runs) == [], "a QEMU of the grade outlived it"
+    return GradeReport.from_json(json.loads(out.read_text()))

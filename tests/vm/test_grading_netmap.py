@@ -9,17 +9,14 @@ A faulty submission is the solution with deliberate faults written into it here
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from lab.grading.model import GradeReport, find_exercise
 from lab.provision import Platform
-from lab.vm import pids_of_our_qemus
+from tests.vm import helpers
 from tests.vm.helpers import with_fault
 
 EXERCISE = find_exercise("02-netmap")
-ROOT = Path(__file__).resolve().parents[2]
 #: The visible checks' points, and the hidden ones'.
 VISIBLE, HIDDEN = 13, 2
 
@@ -46,18 +43,8 @@ def slot_by_slot(per_slot: str, give_back: str = "        rx.advance(n)\n") -> s
 
 
 def grade(submission: Path, tmp_path: Path, runs: Path, hidden: bool = False) -> GradeReport:
-    """One `ringlab grade`, in its own process as an instructor would run it; afterwards no
-    QEMU of it is left."""
-    out = tmp_path / f"{submission.name}.json"
     extra = ["--hidden", str(EXERCISE.path / "hidden")] if hidden else []
-    done = subprocess.run(
-        [sys.executable, "-m", "lab.cli", "grade", EXERCISE.name, "--submission",
-         str(submission), "--format", "json", "--out", str(out), *extra],
-        capture_output=True, text=True, timeout=400, cwd=ROOT,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert pids_of_our_qemus(runs) == [], "a QEMU of the grade outlived it"
-    return GradeReport.from_json(json.loads(out.read_text()))
+    return helpers.grade(EXERCISE, submission, tmp_path, runs, *extra)
 
 
 def scores(report: GradeReport) -> dict[str, float]:

@@ -17,6 +17,7 @@ from scapy.all import ARP, rdpcap
 
 from lab.grading.model import GradeReport, find_exercise
 from lab.provision import Platform
+from tests.vm import helpers
 from tests.vm.helpers import with_fault
 
 EXERCISE = find_exercise("01-sockets")
@@ -24,15 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def grade(submission: Path, tmp_path: Path) -> GradeReport:
-    """One `ringlab grade`, in its own process as an instructor would run it."""
-    out = tmp_path / f"{submission.name}.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "lab.cli", "grade", EXERCISE.name, "--submission",
-         str(submission), "--format", "json", "--out", str(out)],
-        capture_output=True, text=True, timeout=240, cwd=ROOT,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return GradeReport.from_json(json.loads(out.read_text()))
+    return helpers.grade(EXERCISE, submission, tmp_path, timeout=240)
 
 
 def test_solution_scores_full_marks(platform: Platform, tmp_path: Path) -> None:

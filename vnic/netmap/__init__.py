@@ -36,8 +36,7 @@ no system calls), :mod:`~vnic.netmap.port` (open, REGISTER, mmap, sync, poll, th
 counters of ``/proc/net/netmap``), :mod:`~vnic.netmap.stack` (StackMap's stack ports: TCP
 data of many sockets through one ring pair), :mod:`~vnic.netmap.testing` (a fake region and
 kernel for tests), :mod:`~vnic.netmap.blast` (``python3 -m vnic.netmap.blast tx|rx PORT``,
-the Python TX benchmark), :mod:`~vnic.netmap.stack_server` (``python3 -m
-vnic.netmap.stack_server``, exercise 01's request/response server on a stack port). The ABI
+the Python TX benchmark). The ABI
 is ``specs/netmap-abi.md`` and ``specs/stackmap-api.md``; nothing here needs
 :mod:`vnic.model`.
 """

@@ -40,17 +40,20 @@ Example, an echo server (each connection's bytes go back to it)::
             for fd in pad.eof:
                 ...  # close the socket (after its replies left: port.pending(fd))
 
-:mod:`vnic.netmap.stack_server` is the course's request/response server written this way.
+Exercise 03's reference solution (``exercises/03-stackmap/solution/server.py``) is the
+course's request/response server written this way.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import socket
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from vnic.netmap import abi
@@ -66,7 +69,6 @@ _ATTACH_HINTS = {
     errno.EBUSY: "this socket is already attached to a stack port",
     errno.ENXIO: "the stack port is gone (its interface went away)",
 }
-
 
 
 class StackSyncPort(Protocol):
@@ -425,3 +427,25 @@ class StackPort:
             if type(view.obj) is not bytes:
                 queue[k] = (fd, memoryview(view.tobytes()))
         self._fresh = 0
+
+
+# --- what a stack-port server needs besides the port ---------------------------------------------
+
+
+def listen(port: int, host: str = "0.0.0.0") -> socket.socket:
+    """A listening TCP socket, as exercise 01's server makes it (port 0: a free one)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(256)
+    return listener
+
+
+def lab_interface(driver: str = "vnic") -> str:
+    """The first network interface run by ``driver`` (the lab's vNIC), from sysfs: its
+    stack port is ``"stack:" + lab_interface()``."""
+    for dev in sorted(Path("/sys/class/net").iterdir()):
+        link = dev / "device" / "driver"
+        if link.is_symlink() and os.path.basename(os.readlink(link)) == driver:
+            return dev.name
+    raise LookupError(f"no network interface is run by {driver}.ko: name the stack port")

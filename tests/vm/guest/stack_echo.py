@@ -19,8 +19,7 @@ import socket
 import sys
 import time
 
-from vnic.netmap.stack import StackPort
-from vnic.netmap.stack_server import lab_interface, listen
+from vnic.netmap.stack import StackPort, lab_interface, listen
 
 
 def pattern(n: int) -> bytes:
