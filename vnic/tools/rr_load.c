@@ -139,8 +139,9 @@ int main(int argc, char **argv)
 			goto usage;
 		}
 	}
-	if (!server || !(colon = strrchr(server, ':')) || !conns || !requests ||
-	    !response || response % MESSAGE || response > MAX_RESPONSE)
+	colon = server ? strrchr(server, ':') : NULL;
+	if (!colon || !conns || !requests || !response || response % MESSAGE ||
+	    response > MAX_RESPONSE)
 		goto usage;
 	*colon = '\0';
 	addr.sin_port = htons(atoi(colon + 1));
