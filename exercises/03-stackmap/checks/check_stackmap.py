@@ -39,12 +39,10 @@ ROUNDS = 2
 #: solution makes 0.3-0.35 of them (about 0.8 against 2.5), a server that makes a system
 #: call per connection and request makes more than the sockets one.
 SYSCALLS = 0.5
-#: At least this share of the sockets reference's transactions per second (medians of the
-#: rounds). Under TCG on two cores the guests' emulated TCP/IP and the device model, not the
-#: server's system calls, set the pace of 16 closed loops: the reference solution makes
-#: 0.75-1.4x the sockets server's rate in single rounds; below this it is slower than
-#: noise explains.
-NOT_SLOWER = 0.6
+# Transactions per second and latency are reported, not graded: under TCG on two cores the
+# guests' emulated TCP/IP and the device model, not the server's system calls, set the pace
+# of 16 closed loops (the reference solution makes 0.75-1.4x the sockets server's rate in
+# single rounds, and less on a loaded machine), so a threshold would grade the machine.
 #: The share of TX slots TCP must take without a copy.
 ZERO_COPY = 0.95
 #: Step 4: answer sizes, and requests per connection at each.
@@ -261,7 +259,7 @@ def test_serve_over_a_lossy_link(grading: GradingSession, lab: Any, guest: Budge
     "system call per connection and request is what sockets cost",
 )
 def test_against_sockets(grading: GradingSession, guest: Budget, measure: Measure) -> None:
-    """Step 3: against exercise 01's sockets server: a third of its system calls, as fast"""
+    """Step 3: against exercise 01's sockets server: a third of its system calls"""
     runs: dict[str, list[dict[str, Any]]] = {"sockets": [], "stackmap": []}
     calls: dict[str, list[float]] = {"sockets": [], "stackmap": []}
     slots = {"tx_slots": 0, "tx_zerocopy": 0, "rx_slots": 0}
@@ -304,10 +302,6 @@ def test_against_sockets(grading: GradingSession, guest: Budget, measure: Measur
         f"your server made {per['stackmap']:.2f} system calls per transaction, exercise 01's "
         f"sockets server {per['sockets']:.2f}: at most {SYSCALLS}x is expected (one poll, one "
         "receive and one flush per batch of every connection)"
-    )
-    assert tps["stackmap"] >= NOT_SLOWER * tps["sockets"], (
-        f"your server: {tps['stackmap']:.0f} transactions/s, exercise 01's sockets server "
-        f"{tps['sockets']:.0f} (medians of {ROUNDS} rounds): at least {NOT_SLOWER}x is expected"
     )
 
 
