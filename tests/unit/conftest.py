@@ -25,6 +25,7 @@ class StubDevice:
         self.transmit: Callable[[list[bytes]], None] = lambda frames: None
         self.signal_vector: Callable[[int], None] = lambda v: None
         self.writes: list[tuple[int, int, int]] = []
+        self.bus_master: list[bool] = []  # every set_bus_master call, in order
 
     @property
     def intx_level(self) -> bool:
@@ -63,6 +64,9 @@ class StubDevice:
         self.resets += 1
         self.regs.clear()
         self.level = False
+
+    def set_bus_master(self, on: bool) -> None:
+        self.bus_master.append(on)
 
     def set_link(self, up: bool) -> None:
         self.links.append(up)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import struct
 
 import pytest
 
@@ -10,6 +11,7 @@ from tests.unit.model_fixtures import MAC, frame, make, up
 from vnic.model import spec
 from vnic.model.device import Vnic
 from vnic.model.memory import FakeMemory
+from vnic.model.testing import TXD_CMD
 
 
 def dev() -> Vnic:
@@ -61,6 +63,57 @@ def test_plain_store_and_narrow_and_wide_accesses() -> None:
     assert d.read_register(spec.MTA.at(0), 8) == 0x1111111122222222
 
 
+#: every rw register, first and last of an array
+_RW = [
+    (r, i) for r in spec.REGISTERS if r.access is spec.Access.RW for i in sorted({0, r.count - 1})
+]
+
+
+@pytest.mark.parametrize("value", [0x81808180, 0x01050105])
+@pytest.mark.parametrize("reg, i", _RW, ids=[f"{r.name}({i})" for r, i in _RW])
+def test_narrow_writes_merge_into_the_live_value(reg: spec.Register, i: int, value: int) -> None:
+    """Two 16-bit or four 8-bit writes leave any rw register as one 32-bit write of the same
+    value does, also those whose value lives outside the plain store (heads and tails, EITR,
+    IVAR, IVAR_MISC, GPIE, EIAC, EIAM, EIAM_EX)."""
+    off = reg.at(i)
+    whole = dev()
+    whole.write_register(off, 4, value)
+    want = whole.read_register(off, 4)
+    for size in (2, 1):
+        d = dev()
+        for at in range(0, 4, size):
+            d.write_register(off + at, size, (value >> (8 * at)) & ((1 << (8 * size)) - 1))
+        assert d.read_register(off, 4) == want, f"{reg.name}, {size}-byte writes"
+
+
+def test_narrow_tail_write_is_a_doorbell_and_keeps_the_other_half() -> None:
+    d, drv, wire = up()
+    txq = drv.tx[0]
+    for i in range(3):  # three descriptors written, no doorbell yet
+        buf = txq.buf_base + i * txq.buf_size
+        drv.poke(buf, frame(fill=i))
+        drv.poke(txq.base + i * 16, struct.pack("<QII", buf, TXD_CMD | 64, 64 << 14))
+    doorbells = d.counters()["doorbells"]
+    d.write_register(spec.TDT.at(0), 2, 3)  # the doorbell, as a 16-bit store
+    d.write_register(spec.TDT.at(0) + 2, 2, 0)  # the upper half: the tail stays 3
+    assert d.read_register(spec.TDT.at(0), 4) == 3
+    d.run_until_idle()
+    assert [f for batch in wire for f in batch] == [frame(fill=i) for i in range(3)]
+    assert d.counters()["doorbells"] == doorbells + 2
+    # IVAR as two halves, the example of the bug report
+    d.write_register(spec.IVAR.at(0), 2, 0x8180)
+    d.write_register(spec.IVAR.at(0) + 2, 2, 0x8180)
+    assert d.read_register(spec.IVAR.at(0), 4) == 0x81808180
+
+
+def test_narrow_write_to_a_write_1_register_changes_only_its_bytes() -> None:
+    d = dev()
+    lsc, q0 = spec.EICR.mask("LSC"), 1
+    d.write_register(spec.EICS.at(), 4, lsc | q0)
+    d.write_register(spec.EICR.at(), 1, q0)  # clears queue bit 0, not LSC; EICR is not read
+    assert d.read_register(spec.EICR.at(), 4) == lsc
+
+
 def test_unknown_and_read_only_writes_are_counted_and_ignored() -> None:
     d = dev()
     before = d.counters()
@@ -102,6 +155,27 @@ def test_every_decoded_offset_has_handlers() -> None:
     for off in spec.decode_map():
         if off not in (spec.CTRL.at(), spec.LABCTL.at()):
             d.write_register(off, 4, 0)
+
+
+@pytest.mark.parametrize("bits", [("RST",), ("LNK_RST",), ("RST", "LNK_RST")])
+def test_ctrl_rst_and_lnk_rst_each_reset_the_device(bits: tuple[str, ...]) -> None:
+    """On the 82599 both are a reset of the whole device (LNK_RST also restarts the link):
+    ixgbe uses LNK_RST alone as its global reset when the link is down."""
+    d, drv, _ = up()
+    drv.wr(spec.AUTOC.at(), 0x1234)
+    drv.wr(spec.EIMS.at(), 0xFF)
+    drv.wr(spec.CTRL.at(), spec.CTRL.mask(*bits))
+    assert drv.rd(spec.CTRL.at()) & spec.CTRL.mask("RST", "LNK_RST") == 0
+    assert drv.rd(spec.TXDCTL.at(0)) & spec.TXDCTL.mask("ENABLE") == 0
+    assert drv.rd(spec.RXDCTL.at(0)) & spec.RXDCTL.mask("ENABLE") == 0
+    assert drv.rd(spec.TDLEN.at(0)) == 0 and drv.rd(spec.RDLEN.at(0)) == 0
+    assert not d.tx[0].enabled and not d.rx[0].enabled
+    assert drv.rd(spec.AUTOC.at()) == spec.AUTOC.reset and drv.rd(spec.EIMS.at()) == 0
+    assert drv.rd(spec.RXCTRL.at()) == 0 and drv.rd(spec.DMATXCTL.at()) == spec.DMATXCTL.reset
+    # the link is back at once, and no LSC: the reset cleared EICR, LINKS reads as before
+    assert drv.rd(spec.LINKS.at()) & spec.LINKS.mask("LINK_UP")
+    assert drv.rd(spec.EICR.at()) == 0
+    assert d.receive([frame()]) == 0  # RX off after the reset
 
 
 def test_ctrl_rst_self_clears_and_resets_state_but_not_lab_counters() -> None:

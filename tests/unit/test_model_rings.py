@@ -267,6 +267,18 @@ def test_loopback_sends_tx_to_own_rx() -> None:
     assert wire == [] and drv.poll(0) == [frame(fill=7)]
 
 
+def test_loopback_isolates_the_port_from_the_wire() -> None:
+    d, drv, wire = up()
+    drv.set_bits(spec.HLREG0.at(), spec.HLREG0.mask("LPBK"))
+    assert d.receive([frame(fill=1), frame(fill=2)]) == 0  # from the wire: dropped
+    assert d.counters()["rx_drop_loopback"] == 2 and drv.poll(0) == []
+    drv.send(0, [frame(fill=7)])
+    d.run_until_idle()
+    assert wire == [] and drv.poll(0) == [frame(fill=7)]  # its own TX still comes back
+    drv.clear_bits(spec.HLREG0.at(), spec.HLREG0.mask("LPBK"))
+    assert d.receive([frame(fill=3)]) == 1 and drv.poll(0) == [frame(fill=3)]
+
+
 def test_two_devices_back_to_back() -> None:
     a, da, _ = up()
     b, db, _ = up()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +12,7 @@ from tests.unit.model_fixtures import MAC, FakeClock, frame, make, sent, up
 from vnic.model import spec
 from vnic.model.device import Vnic
 from vnic.model.memory import GuestMemory
-from vnic.model.testing import RX_DD, RX_EOP, TX_DD, TXD_DATA, TXD_EOP
+from vnic.model.testing import RX_DD, RX_EOP, TX_DD, TXD_CMD, TXD_DATA, TXD_EOP, TXD_RS
 
 ENABLE = spec.TXDCTL.mask("ENABLE")
 RXE = spec.ADV_RX_DESC.format("wb").field("ERR_RXE").mask
@@ -107,6 +108,74 @@ def test_runts_and_empty_frames_are_dropped() -> None:
     assert d.receive([]) == 0
 
 
+@pytest.mark.parametrize("n", [14, 42, 59])
+def test_runts_are_counted_and_dropped(n: int) -> None:
+    """Ethernet's minimum is 60 bytes before the FCS: anything shorter is a runt (RUC)."""
+    d, drv, _ = up()
+    assert d.receive([frame(n, fill=1), frame(60, fill=2)]) == 1
+    assert drv.poll(0) == [frame(60, fill=2)]
+    assert d.counters()["rx_drop_runt"] == 1
+    assert drv.rd(spec.RUC.at()) == 1 and drv.rd(spec.RLEC.at()) == 1
+
+
+def test_store_bad_packets_delivers_runts_with_a_header() -> None:
+    d, drv, _ = up()
+    drv.set_bits(spec.FCTRL.at(), spec.FCTRL.mask("SBP"))
+    assert d.receive([frame(42, fill=1), bytes(13), frame(60, fill=2)]) == 2
+    assert drv.poll(0) == [frame(42, fill=1), frame(60, fill=2)]
+    assert d.counters()["rx_drop_runt"] == 1  # no header: dropped all the same
+    assert drv.rd(spec.RUC.at()) == 2  # undersize, stored or not
+
+
+def test_runts_for_other_addresses_are_filtered_not_counted_as_runts() -> None:
+    d, drv, _ = up(promisc=False)
+    other = bytes.fromhex("020000000099")
+    assert d.receive([frame(42, dst=other), frame(42)]) == 0
+    c = d.counters()
+    assert c["rx_drop_filter"] == 1 and c["rx_drop_runt"] == 1
+    assert drv.rd(spec.RUC.at()) == 1  # RUC counts frames that passed the address filter
+
+
+class _NoTouching:
+    """A guest memory the device must not use: every attribute access fails the test."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"guest memory touched ({name}) while bus mastering is off")
+
+
+def test_no_dma_while_bus_mastering_is_off_and_resume_when_on() -> None:
+    d, drv, wire = up()
+    before = d.counters()
+    d.set_bus_master(False)
+    memory, d.memory = d.memory, _NoTouching()  # type: ignore[assignment]
+    txq = drv.tx[0]  # the driver writes its memory directly, the device's view is gone
+    drv.poke(txq.buf_base, frame(fill=1))
+    drv.poke(txq.base, struct.pack("<QII", txq.buf_base, TXD_CMD | TXD_RS | 64, 0))
+    drv.wr(spec.TDT.at(0), 1)  # a doorbell with work: the fetch waits
+    d.run_until_idle()
+    assert d.receive([frame(fill=2), frame(fill=3)]) == 0
+    after = d.counters()
+    assert wire == [] and after["desc_fetched"] == before["desc_fetched"]
+    assert after["dma_blocked"] - before["dma_blocked"] == 3  # 1 doorbell, 2 frames
+    assert after["rx_drop_disabled"] == before["rx_drop_disabled"]
+    d.memory = memory
+    d.set_bus_master(True)  # TX resumes where it stopped
+    d.run_until_idle()
+    assert sent(wire) == [frame(fill=1)]
+    assert d.receive([frame(fill=4)]) == 1 and drv.poll(0) == [frame(fill=4)]
+
+
+def test_bus_mastering_off_holds_queued_tx_work() -> None:
+    d, drv, wire = up()
+    drv.send(0, [frame(fill=1)])  # kicked, not yet served
+    d.set_bus_master(False)
+    assert d.service() is False and wire == []
+    assert d.counters()["dma_blocked"] == 1
+    d.set_bus_master(True)
+    d.run_until_idle()
+    assert sent(wire) == [frame(fill=1)]
+
+
 def test_head_write_back_outside_maps_stops_the_queue() -> None:
     d, drv, _wire = up()
     drv.wr(spec.TDWBAH.at(0), FAR >> 32)
@@ -182,7 +251,7 @@ def test_fuzz_descriptors_never_escape(
 
     wr(spec.DMATXCTL.at(), spec.DMATXCTL.mask("TE"))
     wr(spec.RXCTRL.at(), spec.RXCTRL.mask("RXEN"))
-    wr(spec.FCTRL.at(), spec.FCTRL.mask("UPE", "MPE", "BAM"))
+    wr(spec.FCTRL.at(), spec.FCTRL.mask("UPE", "MPE", "BAM", "SBP"))  # runts stored too
     wr(spec.HLREG0.at(), spec.HLREG0.mask("JUMBOEN", "TXPADEN"))
     wr(spec.MAXFRS.at(), 16000 << 16)
     tx_ring, rx_ring = BASE, BASE + 4096
@@ -199,9 +268,9 @@ def test_fuzz_descriptors_never_escape(
     wr(spec.RXDCTL.at(0), ENABLE)
     wr(spec.TDT.at(0), tdt)
     wr(spec.RDT.at(0), rdt)
+    dev.receive(frames)  # from the wire: before LPBK, which isolates the port from it
     wr(spec.HLREG0.at(), spec.HLREG0.mask("LPBK", "JUMBOEN"))  # TX comes back to RX
     dev.run_until_idle()
-    dev.receive(frames)
     assert guards_intact(backing)
 
 

@@ -313,6 +313,19 @@ def test_malformed_stream_closes_and_server_keeps_serving(
     again.close()
 
 
+def test_bus_master_bit_reaches_the_device(served: Served, client: VfioUserClient) -> None:
+    """The device may master the bus (DMA) only while the command register says so."""
+    master = served.device.bus_master
+    assert master[-1] is False  # power-on and after the machine reset: off
+    client.config_write16(0x04, pci.PCI_COMMAND_MEMORY | pci.PCI_COMMAND_MASTER)
+    assert master[-1] is True
+    client.config_write16(0x04, pci.PCI_COMMAND_MEMORY)
+    assert master[-1] is False
+    client.config_write16(0x04, pci.PCI_COMMAND_MEMORY | pci.PCI_COMMAND_MASTER)
+    client.reset()  # DEVICE_RESET resets config space: bus mastering off again
+    assert master[-1] is False
+
+
 def test_disconnect_resets_and_accepts_a_new_qemu(served: Served, client: VfioUserClient) -> None:
     client.write32(vu.REGION_BAR0, 0x5400, 7)
     client.config_write16(0x04, 0x0006)

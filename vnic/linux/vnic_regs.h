@@ -38,8 +38,13 @@
 /* ---- General and link ---- */
 
 /*
- * CTRL (rw): Device control. RST and LNK_RST reset the device and read back 0
- * at once (the reset is instantaneous in the model).
+ * CTRL (rw): Device control. RST and LNK_RST each reset the whole device, as
+ * on the 82599: registers, queues, interrupts and statistics to their reset
+ * values (lab counters and PCI config space survive). LNK_RST also restarts
+ * the link (MAC, PCS, auto-negotiation); ixgbe uses it alone as its global
+ * reset while the link is down. Both read back 0 at once (the reset is
+ * instantaneous in the model) and the link is back as soon as the reset is
+ * done, so the two bits act alike and neither raises LSC.
  */
 #define VNIC_CTRL				0x00000
 #define VNIC_CTRL_GIO_DIS			BIT(2)
@@ -94,8 +99,11 @@
 
 /*
  * HLREG0 (rw): MAC control. TXPADEN pads short TX frames to 60 bytes, JUMBOEN
- * lets RX accept frames up to MAXFRS.MFS, LPBK loops TX back to RX. Frames on
- * the ringlab wire carry no FCS, so the CRC bits have no effect.
+ * lets RX accept frames up to MAXFRS.MFS. LPBK (MAC loopback) isolates the
+ * port from the wire, as on the 82599: what the port transmits comes back to
+ * its own RX and does not reach the wire, frames from the wire are dropped
+ * (rx_drop_loopback). Frames on the ringlab wire carry no FCS, so the CRC
+ * bits have no effect.
  */
 #define VNIC_HLREG0				0x04240
 #define VNIC_HLREG0_TXCRCEN			BIT(0)
@@ -409,7 +417,10 @@
 /*
  * FCTRL (rw): Filter control. A frame is accepted if its destination is in an
  * RAL/RAH entry with AV, or it is broadcast and BAM, or multicast and (MPE or
- * its MTA bit with MCSTCTRL.MFE), or unicast and UPE.
+ * its MTA bit with MCSTCTRL.MFE), or unicast and UPE. An accepted frame
+ * shorter than 60 bytes (a runt: Ethernet's minimum without FCS) is counted
+ * in RUC and dropped, unless SBP; a frame shorter than a 14-byte header is
+ * always dropped.
  */
 #define VNIC_FCTRL				0x05080
 #define VNIC_FCTRL_SBP				BIT(1)
@@ -551,7 +562,7 @@
 /* MRFC (rc): MAC remote faults (always 0). */
 #define VNIC_MRFC				0x04038
 
-/* RLEC (rc): Length errors: runts and giants dropped. */
+/* RLEC (rc): Length errors: RUC plus ROC. */
 #define VNIC_RLEC				0x04040
 
 /*
@@ -588,7 +599,11 @@
 /* GOTCH (rc): Good octets transmitted, high bits. */
 #define VNIC_GOTCH				0x04094
 
-/* RUC (rc): Receive undersize: runts dropped. */
+/*
+ * RUC (rc): Receive undersize: frames shorter than 60 bytes that passed the
+ * address filter, dropped or (FCTRL.SBP) stored, and frames shorter than a
+ * header.
+ */
 #define VNIC_RUC				0x040a4
 
 /* RFC (rc): Receive fragments (always 0). */
@@ -667,11 +682,11 @@
 
 /* LABC_LO (ro): Lab counter i, low 32 bits; reading it latches LABC_HI(i). */
 #define VNIC_LABC_LO(i)				(0x18100 + 0x8 * (i))
-#define VNIC_LABC_LO_COUNT			31
+#define VNIC_LABC_LO_COUNT			33
 
 /* LABC_HI (ro): Lab counter i, high 32 bits as latched by LABC_LO(i). */
 #define VNIC_LABC_HI(i)				(0x18104 + 0x8 * (i))
-#define VNIC_LABC_HI_COUNT			31
+#define VNIC_LABC_HI_COUNT			33
 
 /* ---- Lab counters: index, name (for ethtool -S) ---- */
 #define VNIC_LAB_COUNTERS(X) \
@@ -705,8 +720,10 @@
 	X(27, reg_write_unknown) \
 	X(28, tx_csum_offloaded) \
 	X(29, tx_csum_bad_context) \
-	X(30, tx_csum_unsupported)
-#define VNIC_LAB_NUM_COUNTERS			31
+	X(30, tx_csum_unsupported) \
+	X(31, rx_drop_loopback) \
+	X(32, dma_blocked)
+#define VNIC_LAB_NUM_COUNTERS			33
 
 /* ---- Descriptors ---- */
 

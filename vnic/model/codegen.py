@@ -206,6 +206,8 @@ def render_datasheet() -> str:
         "little-endian, at byte offsets in BAR0. Access: rw read/write, ro read-only, rc",
         "read-to-clear, w1c write 1 to clear, w1s write 1 to set, wo write-only.",
         "",
+        spec.REGISTER_ACCESS,
+        "",
         *_title("PCI identity", "-"),
     ]
     out += _table(
@@ -222,6 +224,7 @@ def render_datasheet() -> str:
             ],
             ["MSI-X vectors", str(spec.NUM_VECTORS)],
             ["Queue pairs", str(spec.NUM_QUEUES)],
+            ["Bus mastering", spec.BUS_MASTER],
         ],
         "30 70",
     )

@@ -14,6 +14,12 @@ Bad writes are two events, counted apart and traced at DEBUG on this module's lo
 QEMU's models log "write to read-only register" apart from "write to unknown register": a
 write to a read-only register (``reg_write_ro``) and a write where no register is
 (``reg_write_unknown``: unknown offset, misaligned, odd size). Both are otherwise ignored.
+An 8- or 16-bit write to a rw register is a read-modify-write through the handlers: the
+register's live value (its read handler, side-effect free for rw registers) with the written
+bytes merged in goes to its write handler, as a 32-bit write would (``spec.REGISTER_ACCESS``).
+
+The device masters the bus (reads and writes guest memory) only while the PCI command
+register's bus-master bit is set; the transport tells it with :meth:`Vnic.set_bus_master`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,6 @@ from vnic.model.memory import GuestMemory
 from vnic.model.rings import Ring, RxRing, TxRing
 
 _M32 = 0xFFFFFFFF
-_CTRL_RST = spec.CTRL.mask("RST")
 _CTRL_SELF_CLEAR = spec.CTRL.mask("RST", "LNK_RST")
 _DCTL_ENABLE = spec.RXDCTL.mask("ENABLE")
 _SRRCTL_BSIZE = spec.SRRCTL.field("BSIZEPKT")
@@ -42,6 +47,7 @@ _HEAD_WB_EN = spec.TDWBAL.mask("HEAD_WB_EN")
 _FCTRL_UPE = spec.FCTRL.mask("UPE")
 _FCTRL_MPE = spec.FCTRL.mask("MPE")
 _FCTRL_BAM = spec.FCTRL.mask("BAM")
+_FCTRL_SBP = spec.FCTRL.mask("SBP")
 _MFE = spec.MCSTCTRL.mask("MFE")
 _MO = spec.MCSTCTRL.field("MO")
 _RAH_AV = spec.RAH.mask("AV")
@@ -93,6 +99,8 @@ class Vnic:
     ``zero_copy`` is the record this device shares with the other devices of its guest
     (the topology gives one to each guest with two or more ports), or None: no
     ``tx_zero_copy`` counting, and nothing extra per frame.
+    Bus mastering starts on, for a device driven without a PCI transport (unit tests,
+    benchmarks); the vfio-user server turns it off at once, as its config space resets.
     """
 
     def __init__(
@@ -122,7 +130,7 @@ class Vnic:
         self.lab: dict[str, int] = dict.fromkeys((c.name for c in spec.LAB_COUNTERS), 0)
         #: totals behind statistics registers that are not lab counters
         self.totals: dict[str, int] = dict.fromkeys(
-            ("mprc", "bprc", "mptc", "bptc", "tpr", "tor"), 0
+            ("mprc", "bprc", "mptc", "bptc", "tpr", "tor", "runts_stored"), 0
         )
         self.rx = [RxRing(q) for q in range(spec.NUM_QUEUES)]
         self.tx = [TxRing(q) for q in range(spec.NUM_QUEUES)]
@@ -130,7 +138,10 @@ class Vnic:
         self._kicked: dict[TxRing, None] = {}  # TX rings with work, in service order
         self._cable_up = True
         self._link = True
-        self._tx_on = False
+        self._bus_master = True  # PCI command bit 2, as the transport last said
+        self._tx_on = False  # DMATXCTL.TE
+        self._tx_go = False  # the TX engine may run: TE and bus mastering
+        self._rx_on = False  # RX may DMA: RXCTRL.RXEN, link up and bus mastering
         self._regs: dict[int, int] = {}
         self._stat_base: dict[str, int] = {}
         self._stat_latch: dict[str, int] = {}
@@ -184,8 +195,9 @@ class Vnic:
             bits = (value << shift) & mask
             dec = _DECODE.get(aligned)
             if dec is not None and dec[0].access is spec.Access.RW:
-                # a narrow write to a plain register keeps the other bytes
-                bits |= self._read32_quiet(aligned) & ~mask
+                # keep the other bytes of the live value (a head, a tail, an interrupt
+                # register: not a stored copy); w1c/w1s/wo bytes of 0 change nothing
+                bits |= self._rd[aligned]() & ~mask
             self._write32(aligned, bits)
             return
         self._write_unknown(offset, size, value)
@@ -193,9 +205,17 @@ class Vnic:
     def receive(self, frames: list[bytes]) -> int:
         """Frames from the wire into the RX rings. Returns how many were delivered.
 
-        Frames that cannot be delivered are dropped and counted by reason: RX off or link
-        down, runt or giant, address filter, no free descriptor (MPC), bad buffer address.
+        Frames that cannot be delivered are dropped and counted by reason: MAC loopback
+        (HLREG0.LPBK isolates the port from the wire), RX off or link down, bus mastering
+        off, address filter, runt or giant, no free descriptor (MPC), bad buffer address.
         """
+        if self._loopback:
+            self.lab["rx_drop_loopback"] += len(frames)
+            return 0
+        return self._rx(frames)
+
+    def _rx(self, frames: list[bytes]) -> int:
+        """The MAC's receive side: frames from the wire, or looped back from TX."""
         n = len(frames)
         if not n:
             return 0
@@ -204,10 +224,13 @@ class Vnic:
         tot = self.totals
         tot["tpr"] += n
         tot["tor"] += sum(lens)
-        if not (self._rxen and self._link):
-            lab["rx_drop_disabled"] += n
+        if not self._rx_on:  # RX off, link down or bus mastering off: one test for all
+            if self._rxen and self._link:
+                lab["dma_blocked"] += n
+            else:
+                lab["rx_drop_disabled"] += n
             return 0
-        if min(lens) < spec.ETH_HLEN or max(lens) > self._rx_max or not self._promisc:
+        if min(lens) < spec.MIN_FRAME or max(lens) > self._rx_max or not self._promisc:
             frames = self._rx_filter(frames)
             if not frames:
                 return 0
@@ -235,7 +258,7 @@ class Vnic:
                     kicked[ring] = None  # more to do: to the back of the line, for fairness
             if out:
                 if self._loopback:
-                    self.receive(out)
+                    self._rx(out)  # to its own RX, not to the wire
                 else:
                     self.transmit(out)
         if self.irq.pending:
@@ -254,8 +277,9 @@ class Vnic:
         return self.irq.next_deadline()
 
     def reset(self) -> None:
-        """Device reset (CTRL.RST, vfio-user DEVICE_RESET): registers to their reset values,
-        queues off, interrupts masked, statistics zero. Lab counters and the cable survive."""
+        """Device reset (CTRL.RST or CTRL.LNK_RST, vfio-user DEVICE_RESET): registers to
+        their reset values, queues off, interrupts masked, statistics zero. Lab counters,
+        the cable and bus mastering (PCI config space, not a device register) survive."""
         self._regs = {}
         for r in spec.REGISTERS:
             for i in range(r.count):
@@ -272,8 +296,22 @@ class Vnic:
         for key, fn in self._stat_sources.items():
             self._stat_base[key] = fn()
         self._link = self._cable_up
-        self._tx_on = False
+        self._tx_on = self._tx_go = False
         self._update_cached()
+
+    def set_bus_master(self, on: bool) -> None:
+        """The PCI command register's bus-master bit (the transport calls this after every
+        config write and reset). While it is clear the engines do not touch guest memory:
+        frames from the wire are dropped, TX doorbells and the TX work already queued wait,
+        all counted in ``dma_blocked``; TX goes on from TDH when the bit is set again."""
+        on = bool(on)
+        if on == self._bus_master:
+            return
+        self._bus_master = on
+        if not on and self._kicked:
+            self.lab["dma_blocked"] += len(self._kicked)
+            self._kicked.clear()
+        self._update_gates()
 
     def set_link(self, up: bool) -> None:
         """The cable: connected (True) or not. A change of the link raises EICR.LSC."""
@@ -292,6 +330,7 @@ class Vnic:
         for key, v in self.totals.items():
             out[f"total_{key}"] = v
         out["link_up"] = int(self._link)
+        out["bus_master"] = int(self._bus_master)
         return out
 
     # =========================================================================================
@@ -321,11 +360,6 @@ class Vnic:
     def _read32(self, offset: int) -> int:
         h = self._rd.get(offset)
         return h() if h is not None else 0
-
-    def _read32_quiet(self, offset: int) -> int:
-        """The stored value of a plain register, without read side effects."""
-        dec = _DECODE.get(offset)
-        return self._regs.get(dec[0].at(dec[1]), 0) if dec else 0
 
     def _write32(self, offset: int, value: int) -> None:
         h = self._wr.get(offset)
@@ -495,8 +529,10 @@ class Vnic:
     # -- named write handlers ------------------------------------------------------------------
 
     def _w_ctrl(self, value: int) -> None:
-        if value & _CTRL_RST:
-            self.reset()  # instantaneous: RST already reads back 0
+        if value & _CTRL_SELF_CLEAR:
+            # RST or LNK_RST: both reset the device, as on the 82599 (LNK_RST also restarts
+            # the link, which is back at once here). Instantaneous: both already read 0.
+            self.reset()
             return
         self._regs[spec.CTRL.at(0)] = value & ~_CTRL_SELF_CLEAR
 
@@ -526,8 +562,11 @@ class Vnic:
             self.lab["reg_ignored"] += 1  # a tail past the ring is ignored
             return
         ring.tail = value
-        if value != ring.head and self._tx_on:
-            self._kicked[ring] = None
+        if value != ring.head:
+            if self._tx_go:
+                self._kicked[ring] = None
+            elif self._tx_on:
+                self.lab["dma_blocked"] += 1  # bus mastering off: the fetch waits
 
     def _w_rdt(self, ring: RxRing, value: int) -> None:
         """RX doorbell: hand descriptors [RDH, value) to the device. Bookkeeping only."""
@@ -541,7 +580,7 @@ class Vnic:
         ring.tail = value
 
     def _kick(self, ring: TxRing) -> None:
-        if ring.enabled and ring.head != ring.tail and self._tx_on:
+        if ring.enabled and ring.head != ring.tail and self._tx_go:
             self._kicked[ring] = None
 
     def _w_base(self, ring: Ring, canon: int, is_low: bool, value: int) -> None:
@@ -608,15 +647,13 @@ class Vnic:
         else:
             self._rx_max = _STD_MAX_FRAME
         self._rxen = bool(regs[spec.RXCTRL.at(0)] & _RXEN)
-        tx_was_on = self._tx_on
         self._tx_on = bool(regs[spec.DMATXCTL.at(0)] & _TE)
-        if self._tx_on and not tx_was_on:
-            for ring in self.tx:
-                self._kick(ring)
+        self._update_gates()
         fctrl = regs[spec.FCTRL.at(0)]
         self._upe = bool(fctrl & _FCTRL_UPE)
         self._mpe = bool(fctrl & _FCTRL_MPE)
         self._bam = bool(fctrl & _FCTRL_BAM)
+        self._sbp = bool(fctrl & _FCTRL_SBP)
         self._promisc = self._upe and self._mpe and self._bam
         mc = regs[spec.MCSTCTRL.at(0)]
         self._mfe = bool(mc & _MFE)
@@ -633,11 +670,21 @@ class Vnic:
         reta = b"".join(regs[spec.RETA.at(i)].to_bytes(4, "little") for i in range(32))
         self._reta = [(e & 0xF) % self.num_queues for e in reta]
 
+    def _update_gates(self) -> None:
+        """The one flag per direction the hot paths test per batch; TX starts when it opens."""
+        tx_was = self._tx_go
+        self._tx_go = self._tx_on and self._bus_master
+        self._rx_on = self._rxen and self._link and self._bus_master
+        if self._tx_go and not tx_was:
+            for ring in self.tx:
+                self._kick(ring)
+
     def _update_link(self) -> None:
         ctl = self._regs.get(spec.LABCTL.at(0), 0)
         up = self._cable_up and not ctl & _LAB_LINK_DOWN
         if up != self._link:
             self._link = up
+            self._update_gates()
             self.irq.set_cause(_LSC)
 
     # -- RX filtering and RSS ---------------------------------------------------------------
@@ -649,7 +696,9 @@ class Vnic:
         return bool(self._regs[spec.MTA.at(h >> 5)] >> (h & 31) & 1)
 
     def _rx_filter(self, frames: list[bytes]) -> list[bytes]:
-        """Drop runts, giants and frames the address filter rejects (counted)."""
+        """Drop frames the address filter rejects, then runts and giants (counted), so that
+        RUC and ROC count frames that passed the filter, as on the 82599. A frame shorter
+        than a header is a runt before any filter; with FCTRL.SBP the other runts are kept."""
         lab = self.lab
         rx_max = self._rx_max
         out = []
@@ -657,9 +706,6 @@ class Vnic:
             ln = len(f)
             if ln < spec.ETH_HLEN:
                 lab["rx_drop_runt"] += 1
-                continue
-            if ln > rx_max:
-                lab["rx_drop_giant"] += 1
                 continue
             if not self._promisc:
                 dst = f[:6]
@@ -676,6 +722,14 @@ class Vnic:
                 elif not self._upe:
                     lab["rx_drop_filter"] += 1
                     continue
+            if ln < spec.MIN_FRAME:
+                if not self._sbp:
+                    lab["rx_drop_runt"] += 1
+                    continue
+                self.totals["runts_stored"] += 1
+            elif ln > rx_max:
+                lab["rx_drop_giant"] += 1
+                continue
             out.append(f)
         return out
 
@@ -719,9 +773,9 @@ class Vnic:
             "TOR": lambda: tot["tor"],
             "TPT": lambda: sum(r.frames for r in tx),
             "MPC0": lambda: lab["rx_drop_no_desc"] + lab["rx_drop_disabled"],
-            "RUC": lambda: lab["rx_drop_runt"],
+            "RUC": lambda: lab["rx_drop_runt"] + tot["runts_stored"],
             "ROC": lambda: lab["rx_drop_giant"],
-            "RLEC": lambda: lab["rx_drop_runt"] + lab["rx_drop_giant"],
+            "RLEC": lambda: lab["rx_drop_runt"] + tot["runts_stored"] + lab["rx_drop_giant"],
         }
         for q in range(spec.NUM_QUEUES):
             src[f"QPRC{q}"] = partial(lambda r: r.frames, rx[q])

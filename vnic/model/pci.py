@@ -349,6 +349,11 @@ class PciFunction:
         return self._word(PCI_COMMAND)
 
     @property
+    def bus_master(self) -> bool:
+        """Command bit 2: the function may master the bus (DMA). Clear after reset."""
+        return bool(self.command & PCI_COMMAND_MASTER)
+
+    @property
     def intx_disabled(self) -> bool:
         return bool(self.command & PCI_COMMAND_INTX_DISABLE)
 

@@ -53,8 +53,9 @@ DESC_SIZE = 16  # bytes per descriptor, RX and TX, read and write-back
 RING_ALIGN = 128  # RDLEN/TDLEN must be a non-zero multiple of this (8 descriptors)
 MAX_RING_BYTES = 0x80000  # 32768 descriptors: heads and tails are 16-bit
 MAX_FRAME = 9728  # largest frame the wire carries (jumbo), without FCS
-MIN_FRAME = 60  # shortest Ethernet frame without FCS; TX pads up to it when HLREG0.TXPADEN
-ETH_HLEN = 14  # a received frame shorter than this has no header: a runt, dropped
+MIN_FRAME = 60  # shortest Ethernet frame without FCS: TX pads to it (HLREG0.TXPADEN), RX
+#                drops shorter ones as runts (RUC) unless FCTRL.SBP
+ETH_HLEN = 14  # a received frame shorter than this has no header: a runt, always dropped
 ITR_UNIT_S = 2e-6  # one unit of EITR.ITR_INTERVAL (bits 11:3) is 2 µs (§4.4)
 
 
@@ -173,6 +174,35 @@ def _reg(
     return r
 
 
+#: How BAR0 answers accesses of each size (the datasheet's introduction).
+REGISTER_ACCESS = (
+    "Accesses of 4 bytes at a 4-byte aligned offset are the rule; an 8-byte access at an"
+    " 8-byte aligned offset is two 4-byte accesses, the lower register first. A 1- or 2-byte"
+    " access inside one register acts on those bytes only, as a PCIe access with byte enables:"
+    " a narrow read returns its bytes of what a 4-byte read returns, with the same side"
+    " effects (a narrow read of a read-to-clear statistic clears all of it); a narrow write"
+    " to an rw register merges its bytes into the register's live value (what a read returns"
+    " now: for heads, tails and the interrupt registers that is the device's own state, not"
+    " a stored copy) and writes the result, with the effects a 4-byte write of that value has"
+    " (a 16-bit write to a tail is a doorbell); to a w1c, w1s or wo register the other bytes"
+    " are 0, which change nothing; to an ro or rc register it is ignored and counted"
+    " (reg_write_ro), as a 4-byte write is. The 82599 datasheet asks for 32-bit accesses but"
+    " does not forbid narrower ones, so the model honours them rather than refusing them;"
+    " vnic.ko and ixgbe use 32-bit accesses only. Any other access (misaligned, across"
+    " registers, other sizes) reads 0 and its writes are ignored and counted"
+    " (reg_write_unknown)."
+)
+
+#: What the PCI command register's bus-master bit means to the device (the datasheet says it).
+BUS_MASTER = (
+    "The device reads and writes guest memory (descriptors, buffers, head write-back) only"
+    " while bit 2 of the PCI command register (bus master enable) is set, as a PCI function"
+    " must; it is clear after reset, and drivers set it (pci_set_master). While it is clear,"
+    " frames from the wire are dropped, and TX doorbells and the TX work already queued wait:"
+    " both counted in the lab counter dma_blocked. When the bit is set again, TX goes on"
+    " from TDH. Register accesses and interrupts are not affected."
+)
+
 RW, RO, RC, W1C, W1S, WO = Access.RW, Access.RO, Access.RC, Access.W1C, Access.W1S, Access.WO
 Q = NUM_QUEUES
 
@@ -182,10 +212,14 @@ CTRL = _reg(
     "CTRL",
     0x00000,
     RW,
-    "Device control. RST and LNK_RST reset the device and read "
-    "back 0 at once (the reset is instantaneous in the model).",
+    "Device control. RST and LNK_RST each reset the whole device, as on the 82599: registers,"
+    " queues, interrupts and statistics to their reset values (lab counters and PCI config"
+    " space survive). LNK_RST also restarts the link (MAC, PCS, auto-negotiation); ixgbe uses"
+    " it alone as its global reset while the link is down. Both read back 0 at once (the"
+    " reset is instantaneous in the model) and the link is back as soon as the reset is done,"
+    " so the two bits act alike and neither raises LSC.",
     _f("GIO_DIS", 2, doc="PCIe master disable request"),
-    _f("LNK_RST", 3, doc="link reset (self-clearing)"),
+    _f("LNK_RST", 3, doc="link reset: a device reset that also restarts the link (self-clearing)"),
     _f("RST", 26, doc="software reset of the whole device (self-clearing)"),
     section=S,
 )
@@ -245,13 +279,15 @@ HLREG0 = _reg(
     0x04240,
     RW,
     "MAC control. TXPADEN pads short TX frames to 60 bytes, "
-    "JUMBOEN lets RX accept frames up to MAXFRS.MFS, LPBK loops TX back to RX. Frames "
+    "JUMBOEN lets RX accept frames up to MAXFRS.MFS. LPBK (MAC loopback) isolates the port "
+    "from the wire, as on the 82599: what the port transmits comes back to its own RX and "
+    "does not reach the wire, frames from the wire are dropped (rx_drop_loopback). Frames "
     "on the ringlab wire carry no FCS, so the CRC bits have no effect.",
     _f("TXCRCEN", 0, doc="append CRC on TX"),
     _f("RXCRCSTRP", 1, doc="strip CRC on RX"),
     _f("JUMBOEN", 2, doc="accept jumbo frames"),
     _f("TXPADEN", 10, doc="pad short TX frames"),
-    _f("LPBK", 15, doc="MAC loopback: transmitted frames are received"),
+    _f("LPBK", 15, doc="MAC loopback: transmitted frames are received, the wire is ignored"),
     reset=0x00000403,
     section=S,
 )
@@ -530,8 +566,15 @@ FCTRL = _reg(
     RW,
     "Filter control. A frame is accepted if its destination is "
     "in an RAL/RAH entry with AV, or it is broadcast and BAM, or multicast and (MPE or "
-    "its MTA bit with MCSTCTRL.MFE), or unicast and UPE.",
-    _f("SBP", 1, doc="store bad packets (ignored)"),
+    "its MTA bit with MCSTCTRL.MFE), or unicast and UPE. An accepted frame shorter than 60 "
+    "bytes (a runt: Ethernet's minimum without FCS) is counted in RUC and dropped, unless "
+    "SBP; a frame shorter than a 14-byte header is always dropped.",
+    _f(
+        "SBP",
+        1,
+        doc="store bad packets: runts of 14 to 59 bytes are delivered (as they are, no error"
+        " bit) instead of dropped; still counted in RUC",
+    ),
     _f("MPE", 8, doc="multicast promiscuous"),
     _f("UPE", 9, doc="unicast promiscuous"),
     _f("BAM", 10, doc="accept broadcast"),
@@ -705,7 +748,7 @@ ILLERRC = _reg("ILLERRC", 0x04004, RC, "Illegal byte errors (always 0).", sectio
 ERRBC = _reg("ERRBC", 0x04008, RC, "Error bytes (always 0).", section=S)
 MLFC = _reg("MLFC", 0x04034, RC, "MAC local faults (always 0).", section=S)
 MRFC = _reg("MRFC", 0x04038, RC, "MAC remote faults (always 0).", section=S)
-RLEC = _reg("RLEC", 0x04040, RC, "Length errors: runts and giants dropped.", section=S)
+RLEC = _reg("RLEC", 0x04040, RC, "Length errors: RUC plus ROC.", section=S)
 MPC = _reg(
     "MPC",
     0x03FA0,
@@ -732,7 +775,14 @@ GOTCL = _reg(
     "GOTCL", 0x04090, RC, "Good octets transmitted, low 32 bits (latches GOTCH).", section=S
 )
 GOTCH = _reg("GOTCH", 0x04094, RC, "Good octets transmitted, high bits.", section=S)
-RUC = _reg("RUC", 0x040A4, RC, "Receive undersize: runts dropped.", section=S)
+RUC = _reg(
+    "RUC",
+    0x040A4,
+    RC,
+    "Receive undersize: frames shorter than 60 bytes that passed the address filter, dropped"
+    " or (FCTRL.SBP) stored, and frames shorter than a header.",
+    section=S,
+)
 RFC = _reg("RFC", 0x040A8, RC, "Receive fragments (always 0).", section=S)
 ROC = _reg("ROC", 0x040AC, RC, "Receive oversize: giants dropped.", section=S)
 RJC = _reg("RJC", 0x040B0, RC, "Receive jabber (always 0).", section=S)
@@ -806,7 +856,10 @@ LAB_COUNTERS: tuple[LabCounter, ...] = (
     LabCounter("rx_drop_no_desc", "frames dropped: no free RX descriptor"),
     LabCounter("rx_drop_disabled", "frames dropped: RX off, queue disabled or link down"),
     LabCounter("rx_drop_filter", "frames dropped by the address filter (FCTRL, RAL/RAH, MTA)"),
-    LabCounter("rx_drop_runt", "frames dropped: shorter than an Ethernet header"),
+    LabCounter(
+        "rx_drop_runt",
+        "frames dropped: shorter than 60 bytes (with FCTRL.SBP: shorter than an Ethernet header)",
+    ),
     LabCounter("rx_drop_giant", "frames dropped: longer than the max frame size"),
     LabCounter("rx_drop_dma", "frames dropped: RX buffer address not in DMA-mapped memory"),
     LabCounter("tx_drop_dma", "frames dropped: TX buffer address not in DMA-mapped memory"),
@@ -842,6 +895,12 @@ LAB_COUNTERS: tuple[LabCounter, ...] = (
     LabCounter(
         "tx_csum_unsupported",
         "frames with TXSM sent unchanged: their context's L4 type is SCTP (or the reserved 3)",
+    ),
+    LabCounter("rx_drop_loopback", "frames from the wire dropped: HLREG0.LPBK isolates the port"),
+    LabCounter(
+        "dma_blocked",
+        "DMA not done, PCI bus mastering off: frames from the wire dropped, TX doorbells and"
+        " queued TX work held until it is set again",
     ),
 )
 LAB_COUNTER_INDEX = {c.name: i for i, c in enumerate(LAB_COUNTERS)}

@@ -21,6 +21,9 @@ MSI, the MSI eventfd. Otherwise INTx: after every access the line is recomputed 
 `device.intx_level`; a rising line signals the INTx eventfd once and counts as masked until
 QEMU sends UNMASK (it does when the guest touches a BAR), then we signal again if still high.
 
+Bus mastering: after every config write and every config reset the device is told the
+command register's bus-master bit (`set_bus_master`); it does no DMA while the bit is clear.
+
 QEMU emulates the MSI-X table itself and never forwards table writes; it tells us a vector is
 live by handing us its eventfd. So assigning an eventfd unmasks that vector in our copy of
 the table and removing it masks it; SET_IRQS MASK/UNMASK and direct BAR4 writes (from other
@@ -136,6 +139,8 @@ class Device(Protocol):
 
     def write_register(self, offset: int, size: int, value: int) -> None: ...
 
+    def set_bus_master(self, on: bool) -> None: ...
+
     def reset(self) -> None: ...
 
 
@@ -217,6 +222,7 @@ class VfioUserServer:
         self.irq_fds: dict[int, dict[int, int]] = {i: {} for i in range(NUM_IRQS)}
         self.intx_masked = False
         device.signal_vector = self._signal
+        self._sync_bus_master()  # config space starts with bus mastering off
         self._handlers: dict[int, Callable[[int, bytes, list[int]], bytes | None]] = {
             VERSION: self._version,
             DMA_MAP: self._dma_map,
@@ -259,6 +265,7 @@ class VfioUserServer:
             fds.clear()
         self._safe_device_reset()
         self.pci.reset()
+        self._sync_bus_master()
         self.intx_masked = False
         self._drop_dma_all()
         self.conn = None  # last: from now on a new client may connect
@@ -270,6 +277,10 @@ class VfioUserServer:
         self.listener.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+
+    def _sync_bus_master(self) -> None:
+        """Tell the device the command register's bus-master bit (it may DMA only then)."""
+        self.device.set_bus_master(self.pci.bus_master)
 
     def _safe_device_reset(self) -> None:
         try:
@@ -545,6 +556,7 @@ class VfioUserServer:
         if region == REGION_CONFIG:
             self.counters.config_writes += 1
             self.pci.config_write(offset, data)
+            self._sync_bus_master()
             self._deliver_pending()
             return
         if region == REGION_BAR4:
@@ -600,6 +612,7 @@ class VfioUserServer:
         self.counters.resets += 1
         self.device.reset()
         self.pci.reset()
+        self._sync_bus_master()
         # The client still owns its eventfds across a reset; vectors it wired stay live.
         for vector in self.irq_fds[IRQ_MSIX]:
             if vector < self.pci.msix.vectors:
