@@ -29,6 +29,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from lab.grading.session import syscall_counts
 from lab.vm import Lab, Vm
 from vnic.netmap.port import parse_counters
 
@@ -362,7 +363,9 @@ def rr_run(lab: Lab, server: str, size: int = 32, conns: int = 16, requests: int
     result = json.loads(lines[-1])
     if result["errors"] or result["transactions"] != conns * requests:
         raise RuntimeError(f"{server}: wrong answers under load: {result}\n{text}")
-    total = int(text.split("@@syscalls")[1].split("total=")[1].split()[0])
+    counts = syscall_counts(text)
+    assert counts is not None  # the loop above waited for the line
+    total = counts["total"]
     return RrRun(
         server,
         size,

@@ -21,6 +21,8 @@ staged submission and its :class:`GradingLab`.
 from __future__ import annotations
 
 import ast
+import json
+import re
 import shlex
 import shutil
 import time
@@ -49,6 +51,19 @@ class SubmissionError(ValueError):
     """The submission cannot be graded at all (missing, too large)."""
 
 
+#: JSON lines a program prints to say it started (not its report).
+STARTED_KEYS = frozenset({"listening", "forwarding"})
+
+
+def syscall_counts(text: str) -> dict[str, int] | None:
+    """The ``@@syscalls name=N ... total=N`` line that exercise 01's ``syscount.sh`` prints
+    when the program it counted ends, as numbers; None if ``text`` has none."""
+    match = re.search(r"^@@syscalls (.*)$", text, re.M)
+    if not match:
+        return None
+    return {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
+
+
 @dataclass(frozen=True)
 class ProgramRun:
     """What a student program did: exit status, capped output, and why it stopped."""
@@ -65,6 +80,25 @@ class ProgramRun:
     @property
     def ok(self) -> bool:
         return self.status == 0 and not self.timed_out and not self.guest_died
+
+    def report(self, who: str) -> dict[str, Any]:
+        """The last JSON object the program printed that is not a "started" line: its
+        report. ``who`` names the program in the failure message if there is none."""
+        for line in reversed(self.output.strip().splitlines()):
+            if line.startswith("{"):
+                try:
+                    found = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(found, dict) and not STARTED_KEYS & set(found):
+                    return found
+        raise AssertionError(f"{who} printed no JSON report: {self.explain()}")
+
+    def syscalls(self) -> dict[str, int]:
+        """What ``syscount.sh`` counted of the program (it ran under the counter)."""
+        counts = syscall_counts(self.output)
+        assert counts is not None, f"the system-call counter did not report: {self.explain()}"
+        return counts
 
     def explain(self) -> str:
         """One line a student can act on (for assertion messages)."""

@@ -1,10 +1,15 @@
-"""Shared fixtures of the unit tests for the transport and the wire."""
+"""Shared fixtures of the unit tests: the transport and the wire's stub device, and
+connected TCP pairs for the stack-port tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
 
 from vnic.model.memory import GuestMemory
+from vnic.netmap.stack import listen
 
 
 class StubDevice:
@@ -73,3 +78,18 @@ class StubDevice:
 
     def counters(self) -> dict[str, int]:
         return {"resets": self.resets, "received": len(self.received)}
+
+
+@pytest.fixture
+def tcp_pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
+    """Connected TCP pairs on loopback, (server side, client side): real sockets to attach."""
+    pairs: list[tuple[socket.socket, socket.socket]] = []
+    with listen(0, "127.0.0.1") as listener:
+        for _ in range(3):
+            client = socket.create_connection(listener.getsockname())
+            server, _ = listener.accept()
+            pairs.append((server, client))
+        yield pairs
+    for a, b in pairs:
+        a.close()
+        b.close()

@@ -12,11 +12,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-
-import pytest
 
 from lab.grading.model import find_exercise
 from vnic.netmap.stack import StackPort, listen
@@ -36,21 +33,6 @@ def load(path: Path) -> ModuleType:
 
 
 server_mod = load(EXERCISE.solution / "server.py")
-
-
-@pytest.fixture
-def tcp_pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
-    """Connected TCP pairs on loopback, (server side, client side): real sockets to attach."""
-    pairs: list[tuple[socket.socket, socket.socket]] = []
-    with listen(0, "127.0.0.1") as listener:
-        for _ in range(3):
-            client = socket.create_connection(listener.getsockname())
-            server, _ = listener.accept()
-            pairs.append((server, client))
-        yield pairs
-    for a, b in pairs:
-        a.close()
-        b.close()
 
 
 def stack(num_slots: int = 16) -> tuple[StackPort, FakeStackPort]:

@@ -11,7 +11,6 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,21 +26,6 @@ from vnic.netmap.testing import FakePort, FakeStackPort, build_region
 
 ROOT = Path(__file__).parents[2]
 HEADER = ROOT / "vnic/linux/netmap/uapi/net/netmap.h"
-
-
-@pytest.fixture
-def tcp_pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
-    """Connected TCP pairs on loopback, (server side, client side): real sockets to attach."""
-    pairs: list[tuple[socket.socket, socket.socket]] = []
-    with listen(0, "127.0.0.1") as listener:
-        for _ in range(3):
-            client = socket.create_connection(listener.getsockname())
-            server, _ = listener.accept()
-            pairs.append((server, client))
-        yield pairs
-    for a, b in pairs:
-        a.close()
-        b.close()
 
 
 def stack(num_slots: int = 16, offset: int = 0, doff: int = 0) -> tuple[StackPort, FakeStackPort]:

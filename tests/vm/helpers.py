@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from lab.grading.model import Exercise, GradeReport
 from lab.vm import Vm, pids_of_our_qemus
@@ -51,6 +52,13 @@ def assert_kernel_quiet(vm: Vm) -> None:
     log = vm.kernel_log()
     bad = [word for word in BAD_LOG if word in log]
     assert not bad, f"{vm.spec.name}: kernel complained ({bad}):\n{log[-3000:]}"
+
+
+def last_json(text: str) -> dict[str, Any]:
+    """The last JSON line of a guest tool's output."""
+    lines = [ln for ln in text.splitlines() if ln.startswith("{")]
+    assert lines, f"no JSON result in:\n{text}"
+    return dict(json.loads(lines[-1]))
 
 
 def with_fault(

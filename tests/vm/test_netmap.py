@@ -9,7 +9,6 @@ interfaces back in the kernel's hands; the module's teardown checks both kernel 
 from __future__ import annotations
 
 import errno
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
-from tests.vm.helpers import assert_kernel_quiet, ok, wait
+from tests.vm.helpers import assert_kernel_quiet, last_json, ok, wait
 
 IP = {"a": "198.18.0.1", "b": "198.18.0.2"}
 MAC = {"a": "02:72:6c:00:00:01", "b": "02:72:6c:00:00:02"}
@@ -37,13 +36,6 @@ def pair(platform: Platform) -> Iterator[Lab]:
         yield lab
         for name in ("a", "b"):
             assert_kernel_quiet(lab[name])
-
-
-def _json(text: str) -> dict[str, Any]:
-    """The last JSON line of a tool's output."""
-    lines = [ln for ln in text.splitlines() if ln.startswith("{")]
-    assert lines, f"no JSON result in:\n{text}"
-    return dict(json.loads(lines[-1]))
 
 
 def _netmap_state(vm: Vm) -> dict[str, dict[str, str]]:
@@ -79,7 +71,7 @@ def _finished(vm: Vm, out: str, timeout: float = 90) -> dict[str, Any]:
     while True:
         text = vm.run(f"cat {out}").output
         if any(ln.startswith("{") for ln in text.splitlines()):
-            return _json(text)
+            return last_json(text)
         assert time.monotonic() < deadline, f"{vm.spec.name}: no result in {out}:\n{text}"
         time.sleep(0.5)
 
@@ -116,7 +108,7 @@ def test_tx_every_frame_reaches_the_peer_kernel(pair: Lab) -> None:
     _background(b, f"python3 {GUEST}/packet_sink.py {interface(b)} {count}", "/tmp/sink.json")
     _wait_for(b, "/tmp/sink.json", "listening")
     before, syncs = device_counters(pair), _port(a)["txsyncs"]
-    out = _json(ok(a, f"nmgen tx -i netmap:{interface(a)} -n {count} -b 32 -r 5000", 120))
+    out = last_json(ok(a, f"nmgen tx -i netmap:{interface(a)} -n {count} -b 32 -r 5000", 120))
     after, syncs = device_counters(pair), _port(a)["txsyncs"] - syncs
     got = _finished(b, "/tmp/sink.json")
     assert out["packets"] == count, out
@@ -143,7 +135,7 @@ def test_a_batch_of_slots_is_one_doorbell(pair: Lab) -> None:
     restarts' tail writes."""
     a = pair["a"]
     before = device_counters(pair)["a"]
-    out = _json(ok(a, f"nmgen tx -i netmap:{interface(a)} -n 1024 -b 256", 120))
+    out = last_json(ok(a, f"nmgen tx -i netmap:{interface(a)} -n 1024 -b 256", 120))
     after = device_counters(pair)["a"]
     assert out["packets"] == 1024, out
     sent = after["tx_frames"] - before["tx_frames"]
@@ -158,7 +150,7 @@ def test_rx_with_poll_verifies_every_sequence_number(pair: Lab) -> None:
     count = 4000
     _start_receiver(b, f"nmgen rx -i netmap:{interface(b)} -n {count} -d 60", "/tmp/rx.json")
     before = device_counters(pair)
-    sent = _json(ok(a, f"nmgen tx -i netmap:{interface(a)} -n {count} -b 64 -r 20000", 120))
+    sent = last_json(ok(a, f"nmgen tx -i netmap:{interface(a)} -n {count} -b 64 -r 20000", 120))
     got = _finished(b, "/tmp/rx.json")
     after = device_counters(pair)
     assert sent["packets"] == count
@@ -172,7 +164,7 @@ def test_rx_with_poll_verifies_every_sequence_number(pair: Lab) -> None:
 def test_ping_pong_measures_round_trips(pair: Lab) -> None:
     a, b = pair["a"], pair["b"]
     _start_receiver(b, f"nmgen pong -i netmap:{interface(b)} -d 60", "/tmp/pong.json")
-    ping = _json(ok(a, f"nmgen ping -i netmap:{interface(a)} -n 200", 120))
+    ping = last_json(ok(a, f"nmgen ping -i netmap:{interface(a)} -n 200", 120))
     ok(b, "pkill -INT nmgen")
     pong = _finished(b, "/tmp/pong.json")
     assert ping["packets"] == 200, ping
@@ -215,7 +207,7 @@ def test_hostile_programs_get_errors_not_oopses(pair: Lab) -> None:
     """10,000 random requests, indices, lengths and offsets; then the path still works."""
     a = pair["a"]
     eth = interface(a)
-    out = _json(ok(a, f"python3 {GUEST}/netmap_fuzz.py --seed 7 --operations 10000 {eth}", 600))
+    out = last_json(ok(a, f"python3 {GUEST}/netmap_fuzz.py --seed 7 --operations 10000 {eth}", 600))
     assert out["counts"]["txsync"] + out["counts"]["rxsync"] > 1000, out
     assert out["errnos"].get("EINVAL", 0) > 0, out  # bad rings were refused
     assert_kernel_quiet(a)
@@ -225,7 +217,7 @@ def test_hostile_programs_get_errors_not_oopses(pair: Lab) -> None:
 
 
 def _checks(vm: Vm, args: str, timeout: float = 120) -> dict[str, Any]:
-    return _json(ok(vm, f"python3 {GUEST}/netmap_checks.py {args}", timeout))
+    return last_json(ok(vm, f"python3 {GUEST}/netmap_checks.py {args}", timeout))
 
 
 def test_register_in_every_mode_binds_the_right_rings(pair: Lab) -> None:
@@ -289,7 +281,7 @@ def test_python_bindings_and_nmgen_agree(pair: Lab) -> None:
 def _bindings_against_nmgen(pair: Lab, count: int) -> None:
     a, b = pair["a"], pair["b"]
     _start_receiver(b, f"nmgen rx -i netmap:{interface(b)} -n {count} -d 60", "/tmp/rx-py.json")
-    sent = _json(
+    sent = last_json(
         ok(a, f"python3 -m vnic.netmap.blast tx netmap:{interface(a)}-0 --count {count}", 120)
     )
     got = _finished(b, "/tmp/rx-py.json")

@@ -11,7 +11,6 @@ both kernel logs are clean.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +21,7 @@ from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
-from tests.vm.helpers import assert_kernel_quiet, ok, wait
+from tests.vm.helpers import assert_kernel_quiet, last_json, ok, wait
 from vnic.netmap.port import parse_counters
 
 IP = {"a": "198.18.0.1", "b": "198.18.0.2"}
@@ -47,12 +46,6 @@ def pair(platform: Platform) -> Iterator[Lab]:
             assert_kernel_quiet(lab[name])
 
 
-def _json(text: str) -> dict[str, Any]:
-    lines = [ln for ln in text.splitlines() if ln.startswith("{")]
-    assert lines, f"no JSON result in:\n{text}"
-    return dict(json.loads(lines[-1]))
-
-
 def _start_c_server(b: Vm, port: int) -> None:
     ok(b, f"stackmap_server -i {interface(b)} -p {port} > /tmp/sms{port}.log 2>&1 &")
     wait(lambda: "listening" in b.run(f"cat /tmp/sms{port}.log").output, 20, "server")
@@ -61,12 +54,12 @@ def _start_c_server(b: Vm, port: int) -> None:
 def _stop_c_server(b: Vm, port: int) -> dict[str, Any]:
     ok(b, f"pkill -f 'stackmap_server -i .* -p {port}'")
     wait(lambda: "{" in b.run(f"cat /tmp/sms{port}.log").output, 20, "server summary")
-    return _json(ok(b, f"cat /tmp/sms{port}.log"))
+    return last_json(ok(b, f"cat /tmp/sms{port}.log"))
 
 
 def _rr(a: Vm, port: int, conns: int, requests: int) -> dict[str, Any]:
     """Exercise 01's load in C (rr_load): it checks every answer."""
-    return _json(ok(a, f"rr_load -s {IP['b']}:{port} -c {conns} -n {requests}", timeout=240))
+    return last_json(ok(a, f"rr_load -s {IP['b']}:{port} -c {conns} -n {requests}", timeout=240))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,7 +113,7 @@ def _start_echo(b: Vm, port: int, options: str = "") -> None:
 def _stop_echo(b: Vm, port: int) -> dict[str, Any]:
     ok(b, f"pkill -TERM -f 'stack_echo.py --port {port}'")
     wait(lambda: "{" in b.run(f"cat /tmp/echo{port}.log").output, 30, "echo server summary")
-    return _json(ok(b, f"cat /tmp/echo{port}.log"))
+    return last_json(ok(b, f"cat /tmp/echo{port}.log"))
 
 
 def _module_refs(vm: Vm) -> int:
@@ -130,7 +123,7 @@ def _module_refs(vm: Vm) -> int:
 def test_python_echo_both_ways_over_many_connections(pair: Lab) -> None:
     a, b = pair["a"], pair["b"]
     _start_echo(b, 9200)
-    result = _json(ok(a, f"{PEER} echo {IP['b']} 9200 8 {MiB // 4}", 300))
+    result = last_json(ok(a, f"{PEER} echo {IP['b']} 9200 8 {MiB // 4}", 300))
     summary = _stop_echo(b, 9200)
     counters = summary["counters"]
     assert result["good"] == 8, result  # every byte back, in order, on every connection
@@ -143,7 +136,7 @@ def test_a_full_send_buffer_stalls_the_ring_and_loses_nothing(pair: Lab) -> None
     a, b = pair["a"], pair["b"]
     _start_echo(b, 9201)
     # the client sends 1 MiB on each connection and reads nothing for 4 s
-    result = _json(ok(a, f"{PEER} echo {IP['b']} 9201 4 {MiB} --pause 4", 300))
+    result = last_json(ok(a, f"{PEER} echo {IP['b']} 9201 4 {MiB} --pause 4", 300))
     counters = _stop_echo(b, 9201)["counters"]
     assert result["good"] == 4, result
     assert counters["tx_eagain"] > 0, counters  # the sync stopped at a full socket
@@ -152,7 +145,7 @@ def test_a_full_send_buffer_stalls_the_ring_and_loses_nothing(pair: Lab) -> None
 def test_server_closes_with_its_data_still_in_tcp(pair: Lab) -> None:
     a, b = pair["a"], pair["b"]
     _start_echo(b, 9202, f"--give {MiB}")
-    result = _json(ok(a, f"{PEER} take {IP['b']} 9202 {MiB} --wait 2", 300))
+    result = last_json(ok(a, f"{PEER} take {IP['b']} 9202 {MiB} --wait 2", 300))
     _stop_echo(b, 9202)
     assert result["good"] and result["bytes"] == MiB, result
 
@@ -179,7 +172,7 @@ def test_killed_server_leaves_buffers_to_tcp_until_it_lets_go(pair: Lab) -> None
     assert stack_counters(b)["held"] > 0  # TCP still has them, the program does not
     assert _module_refs(b) > refs  # each held buffer pins netmap.ko
     wait(lambda: '"good"' in a.run("cat /tmp/take.json").output, 120, "the client's result")
-    result = _json(ok(a, "cat /tmp/take.json"))
+    result = last_json(ok(a, "cat /tmp/take.json"))
     # what TCP had when the program died arrived, right, then the end of the stream (the
     # rest was still queued in the dead program)
     assert result["prefix"] and 0 < result["bytes"] < 4 * MiB, result

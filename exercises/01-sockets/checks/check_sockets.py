@@ -9,7 +9,6 @@ of whatever the student wrote, so a student program is never judged by itself.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Callable
@@ -33,19 +32,6 @@ MEASURED: dict[str, float] = {}
 Measure = Callable[..., None]
 
 
-def last_json(run: ProgramRun, who: str) -> dict[str, Any]:
-    """The last JSON object a program printed (its report)."""
-    for line in reversed(run.output.strip().splitlines()):
-        if line.startswith("{"):
-            try:
-                found = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(found, dict) and "listening" not in found:
-                return found
-    raise AssertionError(f"{who} printed no JSON report: {run.explain()}")
-
-
 def returned(run: ProgramRun) -> int:
     """Datagrams the kernel handed the program through recvmmsg() (syscount.sh's sum)."""
     match = re.search(r"^@@returned recvmmsg=(\d+)$", run.output, re.M)
@@ -59,12 +45,6 @@ def arrival_rate(sink: dict[str, Any]) -> float:
     span = float(sink["arrival_seconds"])
     assert span > 0, f"the sink saw no time pass between {sink['valid']} datagrams"
     return (int(sink["valid"]) - 1) / span
-
-
-def syscalls(run: ProgramRun) -> dict[str, int]:
-    match = re.search(r"^@@syscalls (.*)$", run.output, re.M)
-    assert match, f"the system-call counter did not report: {run.explain()}"
-    return {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
 
 
 def delta(before: dict[str, Any], after: dict[str, Any], port: str, key: str) -> int:
@@ -126,7 +106,7 @@ def send_to_sink(
     sunk = guest.collect("b", "sink", stop=not run.ok)
     after = grading.lab.port_counters()
     assert run.ok, run.explain()
-    return Sent(run, last_json(sunk, "the exercise's sink"), before, after)
+    return Sent(run, sunk.report("the exercise's sink"), before, after)
 
 
 def device_costs(before: dict[str, Any], after: dict[str, Any], measure: Measure) -> None:
@@ -206,7 +186,7 @@ def test_sendmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> N
         grading, guest, 9002, "--mode sendmmsg --batch 32", wrapper=f"sh {TOOLS}/syscount.sh"
     )
     sink, before, after = sent.sink, sent.before, sent.after
-    calls = syscalls(sent.run)
+    calls = sent.run.syscalls()
     assert sink["valid"] == COUNT, (
         f"b received {sink['valid']} of the {COUNT} datagrams intact: "
         + where_lost(before, after, guest)
@@ -251,8 +231,8 @@ def test_recvmmsg(grading: GradingSession, guest: Budget, measure: Measure) -> N
     assert received.ok, received.explain()
     assert blast.ok, f"the exercise's sender failed: {blast.explain()}"
     after = grading.lab.port_counters()
-    report = last_json(received, "receiver.py")
-    calls = syscalls(received)
+    report = received.report("receiver.py")
+    calls = received.syscalls()
     assert report["valid"] == COUNT and report["seq_sum"] == COUNT * (COUNT - 1) // 2, (
         f"receiver.py took {report['valid']} of {COUNT} datagrams intact: "
         + where_lost(before, after, guest)
@@ -288,7 +268,7 @@ def test_request_response(grading: GradingSession, guest: Budget, measure: Measu
     # Stopped by us, the server ends by SIGTERM (143) or its timeout (124, 137); else it died.
     assert server.status in (124, 137, 143), f"rr_server.py died: {server.explain()}"
     assert load.ok, f"the load generator failed: {load.explain()}"
-    report = last_json(load, "the load generator")
+    report = load.report("the load generator")
     assert report["errors"] == 0 and report["transactions"] == 16 * 50, (
         f"{report['transactions']} of 800 transactions, {report['errors']} wrong or lost"
     )

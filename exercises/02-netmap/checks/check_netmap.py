@@ -63,19 +63,6 @@ Measure = Callable[..., None]
 # -- what the guests and the host say ------------------------------------------------------------
 
 
-def last_json(run: ProgramRun, who: str) -> dict[str, Any]:
-    """The last JSON object a program printed (its report), not a "listening" line."""
-    for line in reversed(run.output.strip().splitlines()):
-        if line.startswith("{"):
-            try:
-                found = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(found, dict) and not {"listening", "forwarding"} & set(found):
-                return found
-    raise AssertionError(f"{who} printed no JSON report: {run.explain()}")
-
-
 def iface(grading: GradingSession, vm: str, port: str) -> str:
     """The interface name, in ``vm``, of the NIC on vNIC port ``port`` (found by nic_up)."""
     names: dict[str, str] = MEASURED.get("ifaces", {})
@@ -197,7 +184,7 @@ def run_sender(
     if not run.ok:
         why = rejected(guest, "a", mark, run)
         raise AssertionError(f"{why}\n{run.explain()}" if why else run.explain())
-    seen = last_json(received, "the exercise's receiver (nmgen rx) in m")
+    seen = received.report("the exercise's receiver (nmgen rx) in m")
     return run, seen, counts, {"before": before, "after": after}, mark
 
 
@@ -380,7 +367,7 @@ def test_poll_rx(grading: GradingSession, guest: Budget, measure: Measure) -> No
         why = rejected(guest, "m", mark, received)
         raise AssertionError(f"{why}\n{received.explain()}" if why else received.explain())
     assert blast.ok, f"the exercise's sender failed: {blast.explain()}"
-    report = last_json(received, "rx.py")
+    report = received.report("rx.py")
     wire = delta(before, after, "m.a", "rx_frames")
     ringed = delta(before, after, "m.a", "device.rx_frames")
     dropped = delta(before, after, "m.a", "device.rx_drop_no_desc")
@@ -575,7 +562,7 @@ def assert_forwarded(guest: Budget, found: dict[str, Any]) -> dict[str, Any]:
     count, before, after = found["count"], found["before"], found["after"]
     fwd: ProgramRun = found["fwd"]
     assert found["blast"].ok, f"the exercise's sender failed: {found['blast'].explain()}"
-    seen = last_json(found["got"], "the exercise's receiver (nmgen rx) in b")
+    seen = found["got"].report("the exercise's receiver (nmgen rx) in b")
     wire_b = delta(before, after, "b", "rx_frames")
     where = where_forwarded(guest, found)
     if not fwd.ok and fwd.status not in (124, 137):

@@ -71,7 +71,7 @@ def test_every_frame_size(grading: GradingSession, lab: Any, guest: Budget, meas
     # and the receiver wait longer for the first frame than with nmgen.
     found = base.run_forwarder(grading, guest, count, sender, 0, receiver, idle=20)
     assert found["blast"].ok, f"the exercise's sender failed: {found['blast'].explain()}"
-    got = base.last_json(found["got"], "the exercise's receiver in b")
+    got = found["got"].report("the exercise's receiver in b")
     assert got["good"] == count and got["bad"] == 0, (
         f"b received {got['good']} of the {count} frames intact, {got['bad']} changed "
         f"({'; '.join(got['examples'])}), missing sizes {got['missing_sizes']}...: "

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from lab.grading.plugin import Budget
-from lab.grading.session import GradingSession, ProgramRun
+from lab.grading.session import GradingSession, syscall_counts
 from vnic.netmap.port import parse_counters
 
 SUB = "/mnt/submission"
@@ -60,19 +60,6 @@ def python(script: str) -> str:
     return f"env PYTHONPYCACHEPREFIX=/tmp/.pyc python3 {script}"
 
 
-def last_json(run: ProgramRun, who: str) -> dict[str, Any]:
-    """The last JSON object a program printed."""
-    for line in reversed(run.output.strip().splitlines()):
-        if line.startswith("{"):
-            try:
-                found = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(found, dict):
-                return found
-    raise AssertionError(f"{who} printed no JSON report: {run.explain()}")
-
-
 def stack_counters(guest: Budget) -> dict[str, int]:
     """netmap.ko's stack-port line in b (empty before the first stack port was opened)."""
     run = guest.run("b", "cat /proc/net/netmap", timeout=10)
@@ -104,6 +91,15 @@ def student_server(size: int = 32, count: bool = False) -> str:
 def reference_server(size: int = 32, count: bool = False) -> str:
     program = python(f"{REFERENCE} --port {PORT} --response {size}")
     return f"{SYSCOUNT} {program}" if count else program
+
+
+def both_servers(size: int = 32, count: bool = False) -> list[tuple[str, str, str]]:
+    """(name, who, command) of the sockets reference and the student's server, in the order
+    every comparison runs them."""
+    return [
+        ("sockets", "exercise 01's server", reference_server(size, count)),
+        ("stackmap", "your server", student_server(size, count)),
+    ]
 
 
 def stalled(report: dict[str, Any], requests: int) -> str:
@@ -139,15 +135,14 @@ def serve(
         ended = guest.collect("b", "server", stop=True)
     after = stack_counters(guest)
     counters = {k: grown(before, after, k) for k in after}
-    report = last_json(load, "the load generator (rr_load)")
+    report = load.report("the load generator (rr_load)")
     want = CONNS * requests
     assert report["errors"] == 0 and report["transactions"] == want, (
         f"{who}: {report['transactions']} of {want} transactions answered right, "
         f"{report['errors']} wrong or lost{stalled(report, requests)}\n{ended.explain()}"
     )
-    syscalls = None
-    if count and "@@syscalls" in ended.output:
-        syscalls = int(ended.output.split("@@syscalls")[1].split("total=")[1].split()[0])
+    counted = syscall_counts(ended.output) if count else None
+    syscalls = counted["total"] if counted else None
     return report, counters, syscalls
 
 
@@ -264,11 +259,7 @@ def test_against_sockets(grading: GradingSession, guest: Budget, measure: Measur
     calls: dict[str, list[float]] = {"sockets": [], "stackmap": []}
     slots = {"tx_slots": 0, "tx_zerocopy": 0, "rx_slots": 0}
     for _ in range(ROUNDS):
-        for name, server in (
-            ("sockets", reference_server(count=True)),
-            ("stackmap", student_server(count=True)),
-        ):
-            who = "exercise 01's server" if name == "sockets" else "your server"
+        for name, who, server in both_servers(count=True):
             report, counters, syscalls = serve(guest, server, who, REQUESTS)
             runs[name].append(report)
             if syscalls is not None:
@@ -339,11 +330,7 @@ def test_responses_that_grow(grading: GradingSession, guest: Budget, measure: Me
     for size in SIZES:
         n = SIZE_REQUESTS[size]
         point = {}
-        for name, server in (
-            ("sockets", reference_server(size)),
-            ("stackmap", student_server(size)),
-        ):
-            who = "exercise 01's server" if name == "sockets" else "your server"
+        for name, who, server in both_servers(size):
             report, _, _ = serve(guest, server, f"{who} with {size}-byte answers", n, size)
             point[name] = {"tps": report["tps"], "p50_us": report["p50_us"]}
             measure(f"{name}: transactions/s at {size} B", report["tps"], "1/s")

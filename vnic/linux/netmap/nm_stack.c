@@ -475,6 +475,15 @@ nm_stack_tx_parse(struct nm_stack *stack, struct nm_kring *kring,
 	return NM_TX_SEND;
 }
 
+/* @buf leaves the ring for TCP: it pins the stack and the module until it is back */
+static void nm_stack_buf_hold(struct nm_stack *stack, struct nm_stack_buf *buf)
+{
+	buf->state = NM_BUF_HELD;
+	atomic_inc(&stack->held);
+	kref_get(&stack->ref);
+	__module_get(THIS_MODULE);
+}
+
 /*
  * The half-sent slot's buffer is leaving the ring (the port closes, or the
  * program put another buffer in the slot): TCP keeps the part it has, and
@@ -485,10 +494,7 @@ static void nm_stack_hold_partial(struct nm_stack *stack)
 	struct nm_stack_buf *buf = &stack->bufs[stack->tx_partial_idx];
 
 	stack->tx_pending = false;
-	buf->state = NM_BUF_HELD;
-	atomic_inc(&stack->held);
-	kref_get(&stack->ref);
-	__module_get(THIS_MODULE);
+	nm_stack_buf_hold(stack, buf);
 	net_zcopy_put(&buf->ubuf);	/* our reference */
 }
 
@@ -576,10 +582,7 @@ static int nm_stack_tx_slot(struct nm_stack *stack, struct nm_kring *kring,
 		return 0;
 	}
 	/* TCP holds the page: the buffer leaves the ring until it lets go */
-	buf->state = NM_BUF_HELD;
-	atomic_inc(&stack->held);
-	kref_get(&stack->ref);
-	__module_get(THIS_MODULE);
+	nm_stack_buf_hold(stack, buf);
 	WRITE_ONCE(slot->buf_idx, spare);
 	WRITE_ONCE(slot->flags, READ_ONCE(slot->flags) | NS_BUF_CHANGED);
 	stack->tx_zerocopy++;
