@@ -537,8 +537,12 @@ def run_forwarder(
     }
 
 
-def where_forwarded(guest: Budget, found: dict[str, Any]) -> str:
-    """What the host and m's kernel say happened to the frames (for failure messages)."""
+def where_forwarded(guest: Budget, found: dict[str, Any], duplicates: int = 0) -> str:
+    """What the host and m's kernel say happened to the frames (for failure messages).
+
+    A forwarder that keeps its RX slots shows it in one of two ways, depending on how the
+    race with the sender goes: the device runs out of RX slots and drops, or the forwarder
+    moves the same slots again and b sees ``duplicates``; either earns the hint."""
     before, after = found["before"], found["after"]
     why = rejected(guest, "m", found["mark"], found["fwd"])
     dropped = delta(before, after, "m.a", "device.rx_drop_no_desc")
@@ -548,13 +552,10 @@ def where_forwarded(guest: Budget, found: dict[str, Any]) -> str:
         f"{delta(before, after, 'm.b', 'device.tx_frames')}; b's port took "
         f"{delta(before, after, 'b', 'rx_frames')}"
     )
-    if dropped and found["rings"]:
-        where += (
-            "; does the forwarder give the RX slots back (advance head)? netmap.ko's view "
-            f"of m's RX rings then: {found['rings']}"
-        )
-    elif dropped:
+    if dropped or duplicates:
         where += "; does the forwarder give the RX slots back (advance head)?"
+        if found["rings"]:
+            where += f" netmap.ko's view of m's RX rings then: {found['rings']}"
     return f"{why}; {where}" if why else where
 
 
@@ -564,7 +565,7 @@ def assert_forwarded(guest: Budget, found: dict[str, Any]) -> dict[str, Any]:
     assert found["blast"].ok, f"the exercise's sender failed: {found['blast'].explain()}"
     seen = found["got"].report("the exercise's receiver (nmgen rx) in b")
     wire_b = delta(before, after, "b", "rx_frames")
-    where = where_forwarded(guest, found)
+    where = where_forwarded(guest, found, seen["duplicates"])
     if not fwd.ok and fwd.status not in (124, 137):
         raise AssertionError(f"fwd.py failed: {fwd.explain()}\n{where}")
     assert seen["packets"] == count and seen["lost"] == 0 and seen["duplicates"] == 0, (
