@@ -3,7 +3,8 @@
 Boots two guests on one link and prints the figure lines of :mod:`lab.figures` (what each
 one counts is described there): ``sockets_udp_pps``, ``doorbells_per_packet``,
 ``irqs_per_packet``, ``reg_reads_per_packet`` and ``tcp_mbps``, all counted on the host from
-the device counters; details on stderr. Run by ``make bench``.
+the device counters; details on stderr. Run by ``make bench``. The link has flow control,
+as every lab link has (:mod:`lab.topology`); ``--no-flow-control`` measures it without.
 """
 
 from __future__ import annotations
@@ -21,11 +22,22 @@ from lab.vm import Lab
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measured window per test")
-    seconds = parser.parse_args().seconds
-    topology = wired(["a", "b"], RunDir.new("bench-sockets"), modules=["vnic"])
+    parser.add_argument(
+        "--no-flow-control",
+        dest="flow_control",
+        action="store_false",
+        help="a link without flow control: a full RX ring drops (rx_drop_no_desc)",
+    )
+    args = parser.parse_args()
+    topology = wired(
+        ["a", "b"],
+        RunDir.new("bench-sockets"),
+        modules=["vnic"],
+        flow_control=args.flow_control,
+    )
     with Lab(topology, provision.ensure()) as lab:
         lab.start()
-        figures = sockets_figures(lab, seconds)
+        figures = sockets_figures(lab, args.seconds)
     for line in figures.details:
         print(line, file=sys.stderr)
     for line in figures.lines():

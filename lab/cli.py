@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from images.cache import cache_root, du
@@ -100,6 +102,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         Lab(topology, platform) as lab,
     ):
         boot = lab.start()["a"]
+        lab.check()
         result = lab["a"].run("uname -sr; python3 --version; cat /proc/uptime")
         figures = sockets_figures(lab, seconds=2.0)
         netmap = netmap_figures(lab, seconds=2.0)
@@ -149,36 +152,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Start a lab in the background (guests stay up until `ringlab down`)."""
-    modules = None if args.wired is None else [m for m in args.wired.split(",") if m]
-    status = supervisor.start_detached(args.name, args.vms or ["a"], modules)
+    """Start a lab in the background (guests stay up until `ringlab down`).
+
+    Fails (exit 1) unless every guest reached its declared state: modules loaded,
+    shares mounted, an interface per NIC when its driver is loaded."""
+    modules = args.modules if args.modules is not None else WIRED_MODULES if args.wired else []
+    status = supervisor.start_detached(
+        args.name, args.vms or ["a"], wired=args.wired, modules=modules
+    )
     if not status.get("ok"):
-        err.print(f"[red]lab {args.name} failed:[/] {status.get('error')}")
+        err.print(f"[red]lab {args.name} failed:[/] {escape(str(status.get('error')))}")
         return 1
     _print_status(args.name, status)
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    """Stop a lab started with `ringlab up`."""
+    """Stop a lab and the commands running in it (or clear a dead lab's leftovers).
+
+    Returns once the guests, the fabric and the sockets are gone."""
     try:
-        supervisor.request(args.name, {"op": "down"}, timeout=30)
-    except ConnectionError as error:
-        err.print(str(error))
+        _say(supervisor.down(args.name))
+    except supervisor.SupervisorError as error:
+        err.print(f"[red]error:[/] {escape(str(error))}")
         return 1
-    out.print(f"lab {args.name} stopped")
     return 0
 
 
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Remove every stale lab of yours (what supervisors that died left), saying what."""
+    removed = supervisor.clean()
+    if not removed:
+        _say("nothing to clean: no stale lab")
+    for whose, paths in removed.items():
+        _say(f"removed {whose}: " + ", ".join(str(path) for path in paths))
+    return 0
+
+
+def _say(line: str) -> None:
+    out.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+def _describe(lab: supervisor.LabState) -> str:
+    pid = f", pid {lab.pid}," if lab.pid else ""
+    if lab.state == "dead":
+        return (
+            f"dead (its supervisor{pid} is gone): `ringlab down --name {lab.name}` "
+            "or `ringlab clean` removes what it left"
+        )
+    if lab.state == "failed":
+        return f"failed to come up, stopping (see {supervisor.labs_root() / lab.name}.log)"
+    return f"{lab.state} (supervisor pid {lab.pid})"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    """Show the running labs and their guests."""
-    labs = sorted(p.name for p in supervisor.labs_root().glob("*") if p.is_dir())
+    """Show the labs: running ones with their guests, and those starting, stopping or dead."""
     statuses: dict[str, Any] = {}
-    for name in labs:
-        try:
-            statuses[name] = supervisor.request(name, {"op": "status"}, timeout=5)
-        except (ConnectionError, OSError) as error:
-            statuses[name] = {"ok": False, "error": str(error)}
+    for lab in supervisor.lab_states():
+        if lab.state == "running":
+            try:
+                statuses[lab.name] = supervisor.request(lab.name, {"op": "status"}, timeout=5)
+                continue
+            except ConnectionError as error:
+                problem = str(error)
+        else:
+            problem = _describe(lab)
+        statuses[lab.name] = {"ok": False, "state": lab.state, "pid": lab.pid, "error": problem}
     if args.json:
         print(json.dumps(statuses, indent=2))
     elif not statuses:
@@ -191,7 +230,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _print_status(name: str, status: dict[str, Any]) -> None:
     if not status.get("ok"):
-        out.print(f"lab {name}: [red]{status.get('error')}[/]")
+        out.print(f"lab {name}: [red]{escape(str(status.get('error')))}[/]", soft_wrap=True)
         return
     table = Table(title=f"lab {name} (logs: {status['run_dir']})")
     for column in ("vm", "alive", "pid", "boot s"):
@@ -215,7 +254,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         err.print(str(error))
         return 2
     if not reply.get("ok"):
-        err.print(f"[red]{reply.get('error')}[/]")
+        err.print(f"[red]{escape(str(reply.get('error')))}[/]")
         return 2
     sys.stdout.write(reply["output"])
     return int(reply["status"])
@@ -368,6 +407,35 @@ def cmd_exercise(args: argparse.Namespace) -> int:
         return walk(exercise, args.workdir, step=args.step, hidden=args.hidden, capture=args.pcap)
 
 
+#: What a wired lab loads without --modules: the lab's driver, so guests have interfaces.
+WIRED_MODULES = ["vnic"]
+#: The guest image's own modules: `ringlab up --wired vnic a b` once meant "load vnic".
+IMAGE_MODULES = {"vnic", "netmap"}
+HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
+MODULE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _guest_name(word: str) -> str:
+    """A guest name is a host name; a word that reads as modules points to --modules."""
+    if word in IMAGE_MODULES or "," in word or "_" in word:
+        raise argparse.ArgumentTypeError(
+            f"{word!r} reads as kernel modules, not a guest name: load modules with "
+            f"--modules {word} (guest names are host names)"
+        )
+    if not HOST_NAME.fullmatch(word):
+        raise argparse.ArgumentTypeError(
+            f"{word!r} is not a guest name: a host name (letters, digits, '-') is"
+        )
+    return word
+
+
+def _module_list(word: str) -> list[str]:
+    modules = [m for m in word.split(",") if m]
+    if bad := [m for m in modules if not MODULE_NAME.fullmatch(m)]:
+        raise argparse.ArgumentTypeError(f"not a module name: {', '.join(map(repr, bad))}")
+    return modules
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ringlab", description=__doc__)
     sub = parser.add_subparsers(dest="subcommand", required=True)
@@ -381,16 +449,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("images", cmd_images).add_argument("action", choices=["build", "status", "clean"])
     add("demo", cmd_demo)
     p = add("up", cmd_up)
-    p.add_argument("vms", nargs="*", help="guest names (default: a)")
+    p.add_argument("vms", nargs="*", type=_guest_name, help="guest names (default: a)")
     p.add_argument("--name", default="default", help="lab name")
     p.add_argument(
         "--wired",
-        metavar="MODULES",
-        nargs="?",
-        const="",
-        help="give each guest a vNIC port on a shared wire; load these guest modules (a,b,...)",
+        action="store_true",
+        help="give each guest a vNIC port on a shared wire (and load vnic, unless --modules)",
+    )
+    p.add_argument(
+        "--modules",
+        metavar="M,...",
+        type=_module_list,
+        help="guest modules to load at boot (default: vnic if --wired, else none; '' for none)",
     )
     add("down", cmd_down).add_argument("--name", default="default")
+    add("clean", cmd_clean)
     add("status", cmd_status).add_argument("--json", action="store_true")
     p = add("exec", cmd_exec)
     p.add_argument("vm")
@@ -443,6 +516,12 @@ def parse(words: list[str]) -> argparse.Namespace:
     if "--" in words:
         split = words.index("--")
         words, tail = words[:split], words[split + 1 :]
+    # The older spelling of `up --wired --modules M`, still unambiguous with its "=".
+    words = [
+        new
+        for word in words
+        for new in (["--wired", f"--modules={word[8:]}"] if word.startswith("--wired=") else [word])
+    ]
     args = build_parser().parse_args(words)
     if hasattr(args, "argv"):
         args.argv += tail

@@ -23,6 +23,7 @@ so the stream carries exactly what commands print.
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import secrets
 import socket
@@ -141,6 +142,15 @@ class Console:
     def _clean(data: object) -> str:
         raw = data if isinstance(data, bytes) else b""
         return ANSI.sub(b"", raw).replace(b"\r", b"").decode(errors="replace")
+
+    def abort(self) -> None:
+        """Make a command running in another thread fail at once (EOF), and every later one.
+
+        ``shutdown`` wakes a thread waiting on the socket, which ``close`` would not.
+        """
+        self.broken = True
+        with contextlib.suppress(OSError):  # already closed
+            self._sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         try:

@@ -126,6 +126,7 @@ def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> 
         raise RuntimeError(f"a cannot reach b ({dst}) through the vNIC")
 
     total = seconds + WARMUP_S + 1
+    flow = pause_counters(lab)
     a.run(f"{PEER} udp-blast {dst} 9000 64 {total} > /tmp/blast.json 2>&1 &", check=True)
     udp = window(lab, seconds)
     d, dt = udp.counters, udp.seconds
@@ -143,13 +144,22 @@ def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> 
     cpu_us = cpu_per_frame(udp, frames)
     details.append(cpu_details("UDP", udp, cpu_us))
 
+    details.append(f"udp wire: {pauses(lab, flow)}")
+
     b.run("iperf3 -s -D -p 5201", check=True)
+    retrans = snmp(a)["Tcp"]["RetransSegs"]
+    flow = pause_counters(lab)
     a.run(f"iperf3 -c {dst} -p 5201 -t {seconds + WARMUP_S + 1} > /tmp/tcp.log 2>&1 &")
     tcp = window(lab, seconds)
     dtcp, dt2 = tcp.counters, tcp.seconds
     a.run("sleep 2; pkill iperf3", timeout=30)
     b.run("pkill iperf3")
-    details.append(f"tcp window {dt2:.2f} s: b's rings took {dtcp['b']['rx_bytes']} bytes")
+    details.append(
+        f"tcp window {dt2:.2f} s: b's rings took {dtcp['b']['rx_bytes']} bytes (no-descriptor "
+        f"drops {dtcp['b']['rx_drop_no_desc']}); a retransmitted "
+        f"{snmp(a)['Tcp']['RetransSegs'] - retrans} segments over the run; wire: "
+        f"{pauses(lab, flow)}"
+    )
 
     return SocketsFigures(
         udp_pps=frames / dt,
@@ -296,6 +306,35 @@ def queue_stat(vm: Vm, stat: str) -> int:
     ``rx_queue_N_STAT``), summed over the queues."""
     out = vm.run(f"ethtool -S {interface(vm)}", check=True).output
     return sum(int(line.split(":")[1]) for line in out.splitlines() if f"_{stat}:" in line)
+
+
+PAUSE_COUNTERS = ("paused", "pause_drops", "pause_events")
+
+
+def pause_counters(lab: Lab) -> dict[str, int]:
+    """The wire's flow-control counters (:mod:`vnic.model.wire`), summed over every link
+    direction, and whether any link has flow control (``"on"``: 1 or 0)."""
+    assert lab.fabric is not None
+    links = lab.fabric.stats()["stats"]["links"].values()
+    total = {name: 0 for name in PAUSE_COUNTERS}
+    for link in links:
+        for direction in link["directions"].values():
+            for name in PAUSE_COUNTERS:
+                total[name] += direction.get(name, 0)
+    total["on"] = int(any(link["params"].get("flow_control") for link in links))
+    return total
+
+
+def pauses(lab: Lab, before: dict[str, int]) -> str:
+    """What flow control did since ``before`` (:func:`pause_counters`), for details lines."""
+    now = pause_counters(lab)
+    if not now["on"]:
+        return "no flow control"
+    d = {name: now[name] - before[name] for name in PAUSE_COUNTERS}
+    return (
+        f"flow control held {d['paused']} frames for want of RX descriptors "
+        f"({d['pause_events']} pauses), dropped {d['pause_drops']} beyond its queue"
+    )
 
 
 def snmp(vm: Vm) -> dict[str, dict[str, int]]:

@@ -13,6 +13,12 @@ number *n* of a lab (counted from 1 over all its guests) gets the MAC
 ``02:72:6c:00:00:NN`` (*n* in hex), so MACs are unique across the lab.  Every wire
 port names its guest (``"guest"``): the fabric gives the ports of a guest with two
 NICs one shared record of RX DMA, for the lab counter ``tx_zero_copy``.
+
+Every link of :func:`wired` and :func:`chain` has flow control (``"flow_control": true``,
+:mod:`vnic.model.wire`): under TCG a receiving guest is slower than its sender, and a
+link without it loses what the receiver's RX ring cannot take (a real link would send
+802.3x PAUSE).  An exercise that studies those losses turns it off
+(``flow_control=False``; ``[lab] flow_control = false`` in its ``exercise.toml``).
 """
 
 from __future__ import annotations
@@ -135,13 +141,15 @@ def wired(
     modules: list[str] | None = None,
     link: dict[str, Any] | None = None,
     hosts: list[str] | None = None,
+    flow_control: bool = True,
     submission: Path | None = None,
     project: Path = PROJECT,
 ) -> Topology:
     """Guests each with a vNIC port; two guests share one link, more share a switch.
 
-    ``link`` adds shaping/fault/pcap keys to every link; ``hosts`` adds host
-    endpoints (host Python that sends and receives frames) to the switch.
+    ``link`` adds shaping/fault/pcap keys to every link (a "flow_control" there beats
+    ``flow_control``, every link's flow control); ``hosts`` adds host endpoints (host
+    Python that sends and receives frames) to the switch.
     """
     topology = default_specs(names, run, submission, project)
     ports: dict[str, Any] = {}
@@ -154,10 +162,10 @@ def wired(
     wire: dict[str, Any] = {"ports": ports, "hosts": {h: {} for h in host_names}}
     ends = [*ports, *host_names]
     if len(ends) == 2:
-        wire["links"] = [_link(ends, link, run)]
+        wire["links"] = [_link(ends, link, run, flow_control)]
     else:
         wire["switches"] = {"sw0": {}}
-        wire["links"] = [_link([end, "sw0"], link, run) for end in ends]
+        wire["links"] = [_link([end, "sw0"], link, run, flow_control) for end in ends]
     topology.wire = wire
     return topology
 
@@ -169,6 +177,7 @@ def chain(
     modules: list[str] | None = None,
     link: dict[str, Any] | None = None,
     address_middle: bool = False,
+    flow_control: bool = True,
     submission: Path | None = None,
     project: Path = PROJECT,
 ) -> Topology:
@@ -186,7 +195,8 @@ def chain(
     MACs: a gets 198.18.0.1, f's NICs are numbers 2 and 3, b gets 198.18.0.4.
 
     ``link`` adds shaping/fault/pcap keys to every link (a "pcap" becomes one file per
-    link, named after it); ``submission`` and ``project`` are as for :func:`guest_spec`.
+    link, named after it); ``flow_control`` is every link's flow control, as for
+    :func:`wired`; ``submission`` and ``project`` are as for :func:`guest_spec`.
     """
     if len(names) < 2:
         raise ValueError("a chain needs at least two guests")
@@ -209,7 +219,7 @@ def chain(
     for left, right in pairwise(topology.vms):
         # The NIC of ``left`` that faces right is its last; the one of ``right`` its first.
         ends = [left.nics[-1].port, right.nics[0].port]
-        links.append(_link(ends, link, run, name=f"{left.name}-{right.name}"))
+        links.append(_link(ends, link, run, flow_control, name=f"{left.name}-{right.name}"))
     topology.wire = {"ports": ports, "links": links}
     return topology
 
@@ -227,10 +237,14 @@ def _nic(port: str, index: int, *, addressed: bool) -> NicSpec:
 
 
 def _link(
-    ends: list[str], settings: dict[str, Any] | None, run: RunDir, name: str | None = None
+    ends: list[str],
+    settings: dict[str, Any] | None,
+    run: RunDir,
+    flow_control: bool,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """A link between two ends; a "pcap" setting becomes one capture file per link."""
-    link: dict[str, Any] = {"ends": ends, **(settings or {})}
+    link: dict[str, Any] = {"ends": ends, "flow_control": flow_control, **(settings or {})}
     if name is not None:
         link["name"] = name
     if "pcap" in link:

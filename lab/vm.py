@@ -17,6 +17,10 @@ A :class:`Lab` boots several VMs in parallel and is a context manager: on
 every exit path (exception, timeout, Ctrl-C, SIGTERM) every QEMU is stopped and
 every socket and temporary directory removed.  QEMU children also get
 ``PR_SET_PDEATHSIG``, so even a SIGKILLed lab leaves no guest running.
+
+READY only says the guest's init is done, not that it did all it was asked:
+:meth:`Lab.check` reads what the init logged (``ringlab-init: ...`` in the kernel log,
+:func:`init_problems`) and fails if a guest is short of what its spec declares.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -78,6 +83,7 @@ class Vm:
         self.boot_seconds: float | None = None
         self._listener: socket.socket | None = None
         self._started = 0.0
+        self._aborted = False
 
     def command_line(self, command_socket: Path) -> list[str]:
         spec, image = self.spec, self.image
@@ -178,7 +184,13 @@ class Vm:
             result = self.console.run(command, timeout)
         except CommandTimeout:
             raise  # the guest is alive: the command was interrupted and the channel recovered
-        except ConsoleError as error:
+        except (ConsoleError, OSError) as error:
+            if self._aborted:  # abort() cut the channel (an OSError if it did so mid-send)
+                raise VmError(
+                    f"{self.spec.name}: command stopped: the lab is going down"
+                ) from error
+            if not isinstance(error, ConsoleError):
+                raise
             if self._exited(within=5.0):
                 raise VmError(self._death_notice(str(error))) from error
             raise
@@ -187,6 +199,18 @@ class Vm:
                 f"{self.spec.name}: `{command}` exited with {result.status}:\n{result.output}"
             )
         return result
+
+    def abort(self) -> None:
+        """Stop the command running in another thread (it raises :class:`VmError` at once)
+        and refuse later ones: the guest is about to be stopped."""
+        self._aborted = True
+        if self.console is not None:
+            self.console.abort()
+
+    def init_log(self) -> str:
+        """What the guest's init logged (its ``ringlab-init: ...`` kernel log lines), asked
+        of the guest: the copy in ``serial.log`` is written in the background, it may lag."""
+        return self.run("dmesg | grep -F 'ringlab-init: ' || true", timeout=30).output
 
     def stop(self, grace: float = 3.0) -> None:
         """Stop QEMU (SIGTERM, then SIGKILL) and release every socket; idempotent."""
@@ -232,6 +256,30 @@ class Vm:
             f"{self.spec.name}: {what}\n--- QEMU ---\n{qemu}\n--- kernel log (tail) ---\n{tail}\n"
             f"(logs in {self.logs})"
         )
+
+
+#: Guest modules that make a vNIC port a network interface: with one loaded at boot, a
+#: NIC without an interface is a failure; without, the guest loads its driver later.
+NETDEV_DRIVERS = frozenset({"vnic"})
+_INIT_COMPLAINT = re.compile(r"ringlab-init: (.+?)\s*$", re.MULTILINE)
+_NO_INTERFACE = re.compile(r"no interface with MAC (\S+)")
+
+
+def init_problems(spec: VmSpec, kernel_log: str) -> list[str]:
+    """What a guest's init could not do of what ``spec`` declares, from its complaints in
+    the kernel log (``images/init/ringlab-init`` logs ``ringlab-init: cannot load module
+    M``, ``cannot mount share T``, ``no interface with MAC M``...).  Every complaint is a
+    problem, except a NIC without an interface when no driver for it is loaded at boot."""
+    driven = bool(NETDEV_DRIVERS & set(spec.modules))
+    ports = {nic.mac: nic.port for nic in spec.nics}
+    problems = []
+    for complaint in _INIT_COMPLAINT.findall(kernel_log):
+        if missing := _NO_INTERFACE.fullmatch(complaint):
+            if not driven:
+                continue
+            complaint += f" (port {ports.get(missing.group(1), '?')})"
+        problems.append(complaint)
+    return list(dict.fromkeys(problems))  # once each, in the order logged
 
 
 class Lab:
@@ -289,6 +337,20 @@ class Lab:
             raise errors[0]
         return {name: vm.boot_seconds or 0.0 for name, vm in self.vms.items()}
 
+    def check(self) -> None:
+        """After :meth:`start`: raise :class:`VmError` unless every guest reached the state
+        its spec declares (modules loaded, shares mounted, an interface per NIC when its
+        driver is loaded at boot); see :func:`init_problems`."""
+        failures = []
+        for name, vm in self.vms.items():
+            if problems := init_problems(vm.spec, vm.init_log()):
+                failures.append(
+                    f"{name} did not reach its declared state: {'; '.join(problems)} "
+                    f"(kernel log: {vm.logs / 'serial.log'})"
+                )
+        if failures:
+            raise VmError("\n".join(failures))
+
     def stop(self) -> None:
         for vm in self.vms.values():
             vm.stop()
@@ -321,12 +383,21 @@ def terminate_on_sigterm() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def remove_stale_socket_dirs() -> None:
-    """Socket directories of labs whose process died without cleaning up (SIGKILL)."""
-    for directory in Path(tempfile.gettempdir()).glob("ringlab-*-*"):
+def remove_stale_socket_dirs() -> list[Path]:
+    """Remove our socket directories (``ringlab-<pid>-*``) of labs whose process died
+    without cleaning up (SIGKILL); return those removed."""
+    removed = []
+    for directory in sorted(Path(tempfile.gettempdir()).glob("ringlab-*-*")):
         pid = directory.name.split("-")[1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        try:
+            mine = directory.is_dir() and directory.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not Path(f"/proc/{pid}").exists():
             shutil.rmtree(directory, ignore_errors=True)
+            if not directory.exists():
+                removed.append(directory)
+    return removed
 
 
 def pids_of_our_qemus(runs: Path | None = None) -> list[int]:

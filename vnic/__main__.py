@@ -4,6 +4,7 @@
     python -m vnic stats --run-dir DIR [--json]         counters of every port, link, switch
     python -m vnic link --run-dir DIR LINK up|down      plug or pull a cable
     python -m vnic faults --run-dir DIR LINK KEY=VALUE...   e.g. drop=0.01 rate_mbps=100
+                                                            flow_control=true|false
     python -m vnic pcap --run-dir DIR LINK start|stop [--path FILE]
     python -m vnic reset --run-dir DIR PORT             reset a vNIC
 
@@ -148,6 +149,9 @@ def stats(run_dir: str | Path, as_json: bool = False) -> int:
         "reordered",
         "queue_drops",
         "down_drops",
+        "paused",
+        "pause_drops",
+        "held",
     )
     links.add_column("link / direction")
     links.add_column("up")
@@ -202,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("link", help="link name, or a port name for its link")
     p.add_argument("state", choices=("up", "down"))
 
-    p = sub.add_parser("faults", help="change shaping/faults of a link at run time")
+    p = sub.add_parser("faults", help="change shaping/faults/flow control of a link at run time")
     p.add_argument("--run-dir", required=True)
     p.add_argument("link")
     p.add_argument("settings", nargs="+", metavar="KEY=VALUE")

@@ -50,6 +50,9 @@ class Exercise:
     #: place under /mnt/project besides the usual ones, e.g. an earlier exercise's
     #: reference program that this one is measured against.
     guest_files: tuple[str, ...] = ()
+    #: The links have flow control (:mod:`lab.topology`); false for an exercise that
+    #: studies what a receiver loses for want of a free RX descriptor.
+    flow_control: bool = True
 
     @property
     def name(self) -> str:
@@ -85,6 +88,9 @@ class Exercise:
             )
         if topology == "none" and lab.get("wired", False):
             raise ExerciseError(f'{meta_file}: wired = true contradicts topology = "none"')
+        flow_control = lab.get("flow_control", True)
+        if not isinstance(flow_control, bool):
+            raise ExerciseError(f"{meta_file}: flow_control must be true or false")
         return cls(
             path=path.resolve(),
             title=str(meta.get("title", path.name)),
@@ -94,6 +100,7 @@ class Exercise:
             topology=topology,
             max_submission_bytes=int(meta.get("max_submission_bytes", 20_000_000)),
             guest_files=tuple(str(f) for f in lab.get("guest_files", [])),
+            flow_control=flow_control,
         )
 
 

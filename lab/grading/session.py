@@ -201,6 +201,7 @@ class GradingLab:
                 self.run_dir,
                 modules=list(ex.modules),
                 link=link,
+                flow_control=ex.flow_control,
                 submission=self.submission,
                 project=view,
             )

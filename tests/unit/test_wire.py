@@ -315,3 +315,35 @@ def test_host_endpoints_across_processes(served_fabric: tuple[Path, subprocess.P
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
     assert sorted(os.listdir(run)) == ["h2.pcap"]  # sockets and ready file removed
+
+
+def test_an_empty_datagram_is_counted_and_the_endpoint_kept(tmp_path: Path) -> None:
+    """SOCK_SEQPACKET reads an empty datagram and a hang-up alike (0 bytes): the fabric
+    must not take the first for the second, drop the client and fail its next send."""
+    from vnic.model.wire import HostPort
+
+    loop = EventLoop()
+    host = HostPort("h", str(tmp_path / "h.sock"), loop)
+    sink = Sink("sink")
+    Link("l", host, sink, loop)
+    ep = HostEndpoint(host.path)
+    for _ in range(3):
+        loop.run_once(0.01)  # accept
+    ep.send(b"")
+    for _ in range(3):
+        loop.run_once(0.01)
+    ep.send(frame(2, 1))  # EPIPE if the fabric hung up on us
+    for _ in range(3):
+        loop.run_once(0.01)
+    assert sink.got == [frame(2, 1)]
+    stats = host.stats()
+    assert stats["clients"] == 1 and stats["empty_datagrams"] == 1
+    assert stats["tx_dropped"] == 1 and stats["tx_frames"] == 1
+    host.deliver([frame(1, 2)])
+    assert ep.recv(1.0) == frame(1, 2)  # and the way back still works
+    ep.close()  # a real hang-up still drops the client
+    for _ in range(3):
+        loop.run_once(0.01)
+    assert host.stats()["clients"] == 0 and host.stats()["empty_datagrams"] == 1
+    host.close()
+    loop.close()

@@ -7,6 +7,8 @@ One request per line, one reply per line, in order. Every reply has "ok"; failur
     {"cmd": "link", "link": "ab", "up": false}          pull a cable ("link" may name a port)
     {"cmd": "reset", "port": "a"}                       reset a vNIC (as DEVICE_RESET would)
     {"cmd": "faults", "link": "ab", "drop": 0.1, "rate_mbps": 100, ...}
+                                                        any `wire.LinkParams` key, also
+                                                        "flow_control": true|false
     {"cmd": "pcap", "link": "ab", "action": "start", "path": "ab.pcap"}   (path: in RUN_DIR)
     {"cmd": "pcap", "link": "ab", "action": "stop"}     -> {"ok": true, "path": "..."}
     {"cmd": "describe"}                                 socket paths and QEMU arguments

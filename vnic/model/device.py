@@ -96,6 +96,8 @@ class Vnic:
     ``transmit`` (device → wire, a batch of frames) is set by its port on the wire;
     ``signal_vector`` ("send the MSI-X message of vector v"; 0 in legacy mode, where the
     transport uses :attr:`intx_level` for INTx) is set by the PCI transport.
+    ``rx_refilled`` (called on every RX doorbell, after RDT moved) is set by its port for
+    the wire's flow control, which :meth:`rx_room` serves too.
     ``zero_copy`` is the record this device shares with the other devices of its guest
     (the topology gives one to each guest with two or more ports), or None: no
     ``tx_zero_copy`` counting, and nothing extra per frame.
@@ -125,6 +127,7 @@ class Vnic:
         self.zero_copy = zero_copy
         self.transmit: Callable[[list[bytes]], object] = _nothing
         self.signal_vector: Callable[[int], object] = _nothing
+        self.rx_refilled: Callable[[], object] = _nothing
 
         #: lab counters (spec.LAB_COUNTERS): monotonic, survive reset
         self.lab: dict[str, int] = dict.fromkeys((c.name for c in spec.LAB_COUNTERS), 0)
@@ -241,6 +244,22 @@ class Vnic:
             lab["rx_drop_disabled"] += len(frames)
             return 0
         return rx_run(self, ring, frames, None)
+
+    def rx_room(self, frames: list[bytes]) -> int:
+        """How many of ``frames``, from the first, :meth:`receive` would now take without
+        dropping one for want of a free descriptor: what the wire's flow control asks
+        before it delivers. Changes nothing. All of them while :meth:`receive` drops every
+        frame for another reason (loopback, RX off, link down, bus mastering off): those are
+        not waited for; with RSS the fullest queue decides, as one full packet buffer pauses
+        a whole link. Frames the filters would drop count as if they went into the ring."""
+        n = len(frames)
+        if not n or self._loopback or not self._rx_on:
+            return n
+        rings = [self.rx[q] for q in set(self._reta)] if self._rss else [self.rx[0]]
+        for ring in rings:
+            if ring.enabled:
+                n = min(n, ring.room(frames, self._rx_max))
+        return n
 
     def service(self, budget: int = 512) -> bool:
         """Run the TX engines on kicked queues (up to ``budget`` descriptors in all) and fire
@@ -578,6 +597,7 @@ class Vnic:
             self.lab["reg_ignored"] += 1
             return
         ring.tail = value
+        self.rx_refilled()
 
     def _kick(self, ring: TxRing) -> None:
         if ring.enabled and ring.head != ring.tail and self._tx_go:

@@ -81,6 +81,27 @@ class RxRing(Ring):
         self.bufsize = 2048
         self.legacy = True  # SRRCTL resets to DESCTYPE = LEGACY
 
+    def room(self, frames: list[bytes], rx_max: int) -> int:
+        """How many of ``frames``, from the first, find free descriptors in ``[head, tail)``
+        now. A frame takes ceil(length / bufsize) of them, as ``engines.rx_run`` writes it,
+        so while ``rx_max`` (the longest frame the device takes; longer ones it drops) fits
+        one buffer, the lengths do not matter. A frame that needs more descriptors than the
+        ring has never fits and is not waited for (the device drops it)."""
+        free = (self.tail - self.head) % self.count
+        bufsize = self.bufsize
+        if rx_max <= bufsize:  # one descriptor each, at most
+            return min(len(frames), free)
+        n = 0
+        for frame in frames:
+            length = len(frame)
+            need = -(-length // bufsize) if length <= rx_max else 0
+            if need < self.count:
+                if need > free:
+                    break
+                free -= need
+            n += 1
+        return n
+
 
 #: Offload contexts a TX queue stores (context descriptor IDX 0..1, as on the 82599).
 TX_CONTEXTS = 2

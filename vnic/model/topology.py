@@ -11,7 +11,7 @@ A topology is a small JSON object (all keys but "ports" optional)::
         {"name": "ab", "ends": ["a", "b"],
          "rate_mbps": 1000, "delay_ms": 0.5,
          "drop": 0.01, "corrupt": 0, "duplicate": 0, "reorder": 0, "seed": 42,
-         "queue": 1000, "pcap": "ab.pcap"},
+         "queue": 1000, "flow_control": true, "pause_queue": 1024, "pcap": "ab.pcap"},
         {"ends": ["h1", "sw0"]}
       ]
     }
@@ -24,8 +24,9 @@ ports     vNICs served to VMs over vfio-user, at RUN_DIR/<name>.sock; "queues" i
           guest has two or more ports.
 hosts     host endpoints at RUN_DIR/<name>.sock (see `wire.HostEndpoint`).
 switches  learning switches; every link to a switch gets a new switch port.
-links     cables; "ends" names two of the above. The shaping/fault keys are those of
-          `wire.LinkParams` (rate_bps|rate_mbps|rate_gbps, delay_s|delay_ms|delay_us, ...).
+links     cables; "ends" names two of the above. The shaping/fault/flow-control keys are
+          those of `wire.LinkParams` (rate_bps|rate_mbps|rate_gbps, delay_s|delay_ms|delay_us,
+          ..., flow_control: false unless given here, pause_queue).
           "name" defaults to "<end0>-<end1>"; "pcap" (relative to RUN_DIR) starts a capture.
 
 Names are unique across ports, hosts and switches and must be usable as file names.

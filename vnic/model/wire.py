@@ -7,7 +7,8 @@ Vocabulary (the course's):
               the NIC transmits go in, frames from the wire go to its RX rings); a `HostPort`
               belongs to a unix socket a host program talks to; a `SwitchPort` to a switch.
     link      a cable between two ports. Each direction is a `Channel` that can be shaped
-              (bit rate, delay), made faulty (drop, corrupt, duplicate, reorder) and captured.
+              (bit rate, delay), made faulty (drop, corrupt, duplicate, reorder), captured,
+              and flow-controlled (below).
     switch    a learning bridge: remembers which port each source MAC came from, sends a
               frame to the port its destination was learnt on, floods the rest. No spanning
               tree: a topology must not have loops.
@@ -21,6 +22,16 @@ Everything runs on the fabric's single event loop (`loop.py`): delivery without 
 direct call into the peer port; shaped or delayed frames wait in a per-direction queue served
 by one loop timer. Faults draw from a `random.Random` seeded per link direction, so the same
 seed and traffic give the same drops — grading is reproducible.
+
+Flow control (`LinkParams.flow_control`, the lab's 802.3x PAUSE): before a direction delivers,
+it asks the receiving port how many of the frames it can take now (`Port.room`; a vNIC
+answers from its free RX descriptors, `Vnic.rx_room`). What does not fit waits, in order, in
+the direction's pause queue (`pause_queue` frames; beyond it, tail drop: `pause_drops`), and
+every later frame waits behind it. The guest's RX doorbell (RDT) makes the port wake the
+direction (`Channel.service`, a loop service: the doorbell only records work), which then
+re-offers the held frames, oldest first. Without flow control, or while the port has room,
+delivery is the same direct call as ever; a vNIC then drops what finds no descriptor
+(`rx_drop_no_desc`).
 """
 
 from __future__ import annotations
@@ -38,7 +49,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, BinaryIO, ClassVar, Protocol
 
-from vnic.model.loop import EventLoop, Timer
+from vnic.model.loop import SERVICE_BUDGET, EventLoop, Service, Timer
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +169,17 @@ class Port:
     def accept(self, frames: list[bytes]) -> None:
         self.counters["rx_dropped"] += len(frames)
 
+    def room(self, frames: list[bytes]) -> int:
+        """How many of `frames`, from the first, this port takes now without dropping one for
+        want of room: what a link with flow control asks before it delivers. A port without
+        such a limit (a host endpoint, a switch port) takes them all."""
+        return len(frames)
+
+    def wake_on_room(self, channel: Service | None) -> None:
+        """A link with flow control holds frames for this port: wake `channel` when the port
+        may have room again (None: it holds none any more). Ports that always have room are
+        never asked."""
+
     def link_changed(self, up: bool) -> None:
         """The link went up or down (a cable pulled in the lab)."""
 
@@ -169,7 +191,12 @@ class Port:
 
 
 class Device(Protocol):
+    """What a `DevicePort` needs of its vNIC. The port sets `transmit` and `rx_refilled`
+    (called on every RX doorbell); for flow control it asks `rx_room(frames) -> int` if the
+    device has it (`Vnic.rx_room`): a stand-in without it always has room."""
+
     transmit: Callable[[list[bytes]], object]
+    rx_refilled: Callable[[], object]
 
     def receive(self, frames: list[bytes]) -> int: ...
 
@@ -185,7 +212,10 @@ class Device(Protocol):
 
 
 class DevicePort(Port):
-    """A vNIC's port: `device.transmit` feeds the wire, the wire feeds `device.receive`."""
+    """A vNIC's port: `device.transmit` feeds the wire, the wire feeds `device.receive`.
+
+    For flow control the port answers `room` from `device.rx_room` and, while a link holds
+    frames for it, wakes that link on every RX doorbell (`device.rx_refilled`)."""
 
     kind = "device"
 
@@ -205,12 +235,26 @@ class DevicePort(Port):
         self.mac = mac
         self.server = server  # the VfioUserServer, if served to a VM
         self.socket_path = socket_path
+        self._waiting: Service | None = None  # the link direction holding frames for us
+        self._rx_room: Callable[[list[bytes]], int] | None = getattr(device, "rx_room", None)
         device.transmit = self.send
+        device.rx_refilled = self._rx_refilled
         loop.add_service(device)
 
     def accept(self, frames: list[bytes]) -> None:
         self.device.receive(frames)
         self.loop.wake(self.device)  # RX may have left write-backs or interrupts to finish
+
+    def room(self, frames: list[bytes]) -> int:
+        return len(frames) if self._rx_room is None else self._rx_room(frames)
+
+    def wake_on_room(self, channel: Service | None) -> None:
+        self._waiting = channel
+
+    def _rx_refilled(self) -> None:
+        # The guest wrote RDT, inside a register write: record the work, do none (loop.py).
+        if self._waiting is not None:
+            self.loop.wake(self._waiting)
 
     def link_changed(self, up: bool) -> None:
         self.device.set_link(up)
@@ -238,12 +282,14 @@ class HostPort(Port):
 
     One datagram is one frame, both ways. Several clients may connect; frames from the wire
     go to all of them, and a client that does not read loses frames (counted), never stalls
-    the fabric."""
+    the fabric. An empty datagram is no frame: it is counted (`empty_datagrams`, and in
+    `tx_dropped`) and ignored, and the client stays connected."""
 
     kind = "host"
 
     def __init__(self, name: str, path: str, loop: EventLoop) -> None:
         super().__init__(name)
+        self.counters["empty_datagrams"] = 0  # from clients; also in tx_dropped
         self.path = path
         self.loop = loop
         self.clients: list[socket.socket] = []
@@ -271,8 +317,12 @@ class HostPort(Port):
                 self._drop_client(sock)
                 break
             if not frame:
-                self._drop_client(sock)  # orderly close
-                break
+                if hung_up(sock):
+                    self._drop_client(sock)  # orderly close
+                    break
+                self.counters["empty_datagrams"] += 1
+                self.counters["tx_dropped"] += 1
+                continue
             if flags & socket.MSG_TRUNC or len(frame) < ETH_HLEN:
                 self.counters["tx_dropped"] += 1  # not a frame a NIC could send
                 continue
@@ -286,6 +336,9 @@ class HostPort(Port):
             return
         for sock in list(self.clients):
             for frame in frames:
+                if not frame:  # the client would read it as our hanging up
+                    self.counters["rx_dropped"] += 1
+                    continue
                 try:
                     sock.send(frame)
                 except BlockingIOError:
@@ -306,6 +359,14 @@ class HostPort(Port):
             os.unlink(self.path)
 
 
+def hung_up(sock: socket.socket) -> bool:
+    """Whether the peer of a connected unix SOCK_SEQPACKET socket has closed. After a read of
+    0 bytes only this tells a hang-up from an empty datagram, which reads the same."""
+    poller = select.poll()
+    poller.register(sock, select.POLLRDHUP)
+    return bool(poller.poll(0))  # POLLRDHUP, or POLLHUP/POLLERR, which poll always reports
+
+
 class HostEndpoint:
     """Client side of a `HostPort`, for host Python in another process::
 
@@ -321,18 +382,24 @@ class HostEndpoint:
 
     def send(self, frame: Any) -> None:
         """Send one frame: bytes, bytearray, or anything `bytes()` turns into a frame (a
-        scapy packet)."""
+        scapy packet). An empty one is no frame: the fabric counts it in the port's
+        `empty_datagrams` and ignores it."""
         self.sock.send(bytes(frame))
 
     def recv(self, timeout: float | None = None) -> bytes | None:
         """Next frame from the wire, or None after `timeout` seconds (None: wait forever)."""
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if not ready:
-            return None
-        data = self.sock.recv(MAX_HOST_FRAME)
-        if not data:
-            raise ConnectionError("the fabric closed the host endpoint")
-        return data
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if end is None else max(0.0, end - time.monotonic())
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                return None
+            data = self.sock.recv(MAX_HOST_FRAME)
+            if data:
+                return data
+            if hung_up(self.sock):
+                raise ConnectionError("the fabric closed the host endpoint")
+            # an empty datagram (the fabric sends none): no frame, keep waiting
 
     def recv_all(self, timeout: float = 0.1) -> list[bytes]:
         """Every frame that arrives until the wire has been quiet for `timeout` seconds."""
@@ -359,11 +426,13 @@ class HostEndpoint:
 
 @dataclass
 class LinkParams:
-    """Shaping and faults of a link; both directions get the same values.
+    """Shaping, faults and flow control of a link; both directions get the same values.
 
     rate_bps 0 means unshaped (frames pass immediately, as fast as the loop moves them).
     Probabilities are per frame, in [0, 1]. `queue` bounds the frames waiting for the shaper
-    (tail drop beyond, like a NIC's FIFO)."""
+    (tail drop beyond, like a NIC's FIFO). `flow_control` holds the frames the receiving
+    port has no room for (a vNIC: no free RX descriptor) instead of letting it drop them,
+    at most `pause_queue` per direction (tail drop beyond); see the module's docstring."""
 
     rate_bps: float = 0.0
     delay_s: float = 0.0
@@ -373,7 +442,10 @@ class LinkParams:
     reorder: float = 0.0
     queue: int = 1000
     seed: int = 0
+    flow_control: bool = False
+    pause_queue: int = 1024
 
+    FLAGS: ClassVar[frozenset[str]] = frozenset({"flow_control"})
     ALIASES: ClassVar[dict[str, tuple[str, float]]] = {
         "rate_mbps": ("rate_bps", 1e6),
         "rate_gbps": ("rate_bps", 1e9),
@@ -392,6 +464,11 @@ class LinkParams:
                 key, scale = self.ALIASES[key]
             if key not in names:
                 raise ValueError(f"unknown link parameter {key!r}")
+            if key in self.FLAGS:
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false")
+                new[key] = value
+                continue
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise ValueError(f"link parameter {key!r} must be a number")
             new[key] = value * scale
@@ -400,14 +477,19 @@ class LinkParams:
                 raise ValueError(f"{key} must be a probability in [0, 1]")
         if new["rate_bps"] < 0 or new["delay_s"] < 0 or new["queue"] < 1:
             raise ValueError("rate and delay must be >= 0, queue >= 1")
+        if new["pause_queue"] < 1:
+            raise ValueError("pause_queue must be >= 1 (frames)")
         new["queue"] = int(new["queue"])
+        new["pause_queue"] = int(new["pause_queue"])
         new["seed"] = int(new["seed"])
         for key, value in new.items():
             setattr(self, key, value)
 
 
 class Channel:
-    """One direction of a link: faults, then shaping/delay, then capture and delivery."""
+    """One direction of a link: faults, then shaping/delay, then flow control, capture and
+    delivery. It is also a loop service (`service`), woken while flow control holds frames
+    whenever the receiving port may have room again."""
 
     def __init__(self, link: Link, src: Port, dst: Port) -> None:
         self.link = link
@@ -422,6 +504,7 @@ class Channel:
         self._timer: Timer | None = None
         self._held: bytes | None = None  # frame held back to be reordered
         self._held_timer: Timer | None = None
+        self._pause: list[bytes] = []  # flow control: frames waiting for room, oldest first
         self.counters: dict[str, int] = {
             "frames": 0,  # offered by the sending port
             "bytes": 0,
@@ -433,6 +516,9 @@ class Channel:
             "reordered": 0,
             "queue_drops": 0,  # shaper queue full
             "down_drops": 0,  # link down
+            "paused": 0,  # flow control: frames that had to wait for room at the port
+            "pause_drops": 0,  # flow control: pause queue full
+            "pause_events": 0,  # flow control: times the direction started holding (XOFF)
         }
 
     def reseed(self) -> None:
@@ -535,12 +621,87 @@ class Channel:
         self._arm()
 
     def _emit(self, frames: list[bytes]) -> None:
+        if self.link.params.flow_control:
+            self._flow(frames)
+            return
+        self._deliver(frames)
+
+    def _deliver(self, frames: list[bytes]) -> None:
         c = self.counters
         c["delivered"] += len(frames)
         c["delivered_bytes"] += sum(map(len, frames))
         if self.link.pcap is not None:
             self.link.pcap.write(frames)
         self.dst.deliver(frames)
+
+    # -- flow control ----------------------------------------------------------------------
+
+    def _flow(self, frames: list[bytes]) -> None:
+        """Deliver what the port has room for; hold the rest, behind what already waits."""
+        if self._pause:
+            # The oldest first, should room have come; one slice's worth, the loop goes on.
+            if self._resume(SERVICE_BUDGET) and self._pause:
+                self.link.loop.wake(self)
+            if self._pause:
+                self._hold(frames)
+                return
+        n = self.dst.room(frames)
+        if n >= len(frames):
+            self._deliver(frames)
+            return
+        if n:
+            self._deliver(frames[:n])
+        self._hold(frames[n:])
+
+    def _hold(self, frames: list[bytes]) -> None:
+        pause = self._pause
+        c = self.counters
+        if not pause:
+            c["pause_events"] += 1
+            self.dst.wake_on_room(self)
+        space = self.link.params.pause_queue - len(pause)
+        if space < len(frames):
+            c["pause_drops"] += len(frames) - max(space, 0)
+            frames = frames[: max(space, 0)]
+        pause.extend(frames)
+        c["paused"] += len(frames)
+
+    def _resume(self, budget: int) -> bool:
+        """Offer up to `budget` held frames, oldest first; deliver what the port has room
+        for. True if it took all it was offered."""
+        pause = self._pause
+        batch = pause[:budget]
+        n = self.dst.room(batch)
+        if n:
+            del pause[:n]
+            self._deliver(batch if n == len(batch) else batch[:n])
+        if not pause:
+            self.dst.wake_on_room(None)
+        return n == len(batch)
+
+    def service(self, budget: int = SERVICE_BUDGET) -> bool:
+        """Loop service, woken by the receiving port (an RX doorbell): re-offer up to `budget`
+        held frames. True: some still wait and the port took all it was offered, so it may
+        take more in the next slice."""
+        if not self._pause:
+            return False
+        return self._resume(budget) and bool(self._pause)
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def release(self) -> None:
+        """Flow control turned off: the held frames go to the port now; what finds no room
+        is dropped there, as on a link without flow control."""
+        if self._pause:
+            frames, self._pause = self._pause, []
+            self.dst.wake_on_room(None)
+            self._deliver(frames)
+
+    @property
+    def waiting(self) -> int:
+        """Frames the pause queue holds now."""
+        return len(self._pause)
 
     def flush(self) -> None:
         """Drop whatever is queued (link down, shutdown)."""
@@ -550,11 +711,16 @@ class Channel:
         if self._held_timer is not None:
             self._held_timer.cancel()
             self._held_timer = None
-        self.counters["down_drops"] += len(self._queue) + (self._held is not None)
+        self.counters["down_drops"] += (
+            len(self._queue) + (self._held is not None) + len(self._pause)
+        )
         self._queue.clear()
         self._departures.clear()
         self._held = None
         self._busy_until = 0.0
+        if self._pause:
+            self._pause.clear()
+            self.dst.wake_on_room(None)
 
 
 class Link:
@@ -602,6 +768,9 @@ class Link:
         if "seed" in changes:
             for ch in self.channels.values():
                 ch.reseed()
+        if not self.params.flow_control:
+            for ch in self.channels.values():
+                ch.release()
 
     def start_pcap(self, path: str) -> None:
         self.stop_pcap()
@@ -621,7 +790,9 @@ class Link:
             "up": self.up,
             "params": asdict(self.params),
             "pcap": self.pcap.path if self.pcap else None,
-            "directions": {ch.name: dict(ch.counters) for ch in self.channels.values()},
+            "directions": {
+                ch.name: {**ch.counters, "held": ch.waiting} for ch in self.channels.values()
+            },
         }
 
     def close(self) -> None:
