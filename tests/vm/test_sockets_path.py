@@ -75,16 +75,18 @@ def _listening(vm: Vm, path: str, timeout: float = 30) -> None:
 
 
 def _reload(vm: Vm, params: str) -> None:
-    """Unload and load vnic.ko, then address the interface as the guest's init does."""
+    """Unload and load vnic.ko; the guest's init gives the new interface the topology's
+    addresses again (its link watcher), as it did at boot."""
     name = vm.spec.name
     ok(vm, f"rmmod vnic; modprobe vnic {params}")
     wait(lambda: vm.run(f"grep -l {MAC[name]} /sys/class/net/*/address").ok, 5, "interface")
     eth = _iface(vm, name)
-    ok(
-        vm,
-        f"ip link set {eth} up && ip addr add {IP[name]}/15 dev {eth}"
-        f" && ip addr add {IP6[name]}/64 dev {eth} nodad",
-    )
+
+    def configured() -> bool:
+        shown = vm.run(f"ip -o addr show dev {eth}; ip -o link show dev {eth}").output
+        return f"{IP[name]}/15" in shown and f"{IP6[name]}/64" in shown and ",UP" in shown
+
+    wait(configured, 10, f"{eth} up with {IP[name]} and {IP6[name]} after the reload")
 
 
 def _current(text: str) -> dict[str, str]:
@@ -281,7 +283,9 @@ def test_reconfigure_and_reload_under_traffic(pair: Lab) -> None:
     ok(b, f"ping -f -w 60 {IP['a']} > /tmp/flood.log 2>&1 &")
     time.sleep(1)
     try:
-        ok(a, f"ip link set {eth} down; sleep 0.5; ip link set {eth} up")
+        ok(a, f"ip link set {eth} down; sleep 1")  # the init's link watcher leaves it down
+        assert ",UP" not in ok(a, f"ip -o link show dev {eth}")
+        ok(a, f"ip link set {eth} up")
         ok(a, f"ethtool -G {eth} rx 256 tx 128")
         rings = _current(ok(a, f"ethtool -g {eth}"))
         assert (rings["RX"], rings["TX"]) == ("256", "128"), rings
