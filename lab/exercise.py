@@ -12,18 +12,22 @@ transcript and kernel log, captures, the device's counters.
 
 from __future__ import annotations
 
-import re
+import os
 import sys
+import termios
+import tty
 from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from lab.grading import reports, runner
 from lab.grading.model import Exercise, GradeReport, Status
 from lab.grading.session import GradingSession, stage_submission
 from lab.grading.starter import BEGIN
+from lab.handout import inline, render, step_section
 
 console = Console(stderr=True)
 
@@ -39,26 +43,11 @@ def steps_of(exercise: Exercise) -> dict[int, str]:
     return dict(sorted(found.items()))
 
 
-def goal(exercise: Exercise, step: int) -> str:
-    """The handout's text for step ``step`` (reST markup left as it is), re-flowed."""
-    if not exercise.handout.is_file():
-        return ""
-    lines = exercise.handout.read_text().splitlines()
-    underline = re.compile(r"[=\-~^]{3,}")
-    start = next((i for i, line in enumerate(lines) if re.match(rf"Step {step}\b", line)), None)
-    if start is None:
-        return ""
-    body: list[str] = []
-    for i in range(start, len(lines)):
-        line = lines[i]
-        heading = i + 1 < len(lines) and underline.fullmatch(lines[i + 1]) and line.strip()
-        if i > start and (re.match(r"Step \d", line) or heading):
-            break  # the next step or section
-        if not underline.fullmatch(line):
-            body.append(line)
-    # One paragraph per blank-line block, re-flowed for the terminal.
-    blocks = re.split(r"\n\s*\n", "\n".join(body).strip())
-    return "\n\n".join(" ".join(block.split()) for block in blocks)
+def goal(exercise: Exercise, step: int) -> tuple[Text, Text]:
+    """The heading of the handout's section for step ``step`` and its text, rendered for
+    the terminal (both empty when the handout has no such step)."""
+    heading, body = step_section(exercise.handout, step)
+    return inline(heading), render(body)
 
 
 def where_to_look(session: GradingSession) -> Table:
@@ -103,13 +92,29 @@ def show(session: GradingSession, report: GradeReport) -> None:
         console.print(Panel(where_to_look(session), title="where to look"))
 
 
+def read_key(fd: int) -> str:
+    """One key press from the terminal ``fd``, without waiting for Enter (cbreak mode, so
+    Ctrl-C still interrupts): "" for Enter, "q" for end of input, else the key, lower-case."""
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd, termios.TCSANOW)  # the default, TCSAFLUSH, would drop a key typed
+        key = os.read(fd, 1).decode(errors="replace")
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+    if key in ("", "\x04"):  # end of input, or Ctrl-D
+        return "q"
+    return "" if key in ("\r", "\n") else key.lower()
+
+
 def ask(prompt: str) -> str:
+    """The answer at a step prompt: one key. Without a terminal (a script, CI): Enter."""
     if not sys.stdin.isatty():
         return ""
-    try:
-        return console.input(prompt).strip().lower()
-    except EOFError:
-        return "q"
+    termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)  # keys pressed while checks ran
+    console.print(prompt, end="")
+    key = read_key(sys.stdin.fileno())
+    console.print(key)
+    return key
 
 
 def walk(
@@ -139,13 +144,10 @@ def walk(
         index = 0
         while index < len(chosen):
             number = chosen[index]
-            text = goal(exercise, number)
-            heading, _, rest = text.partition("\n\n")
-            if len(heading) > 80 or not heading.startswith(f"Step {number}"):
-                heading, rest = f"Step {number}: {steps.get(number, '')}", text
-            console.rule(heading)
-            if rest:
-                console.print(Panel(rest, title="goal", border_style="blue"))
+            heading, text = goal(exercise, number)
+            console.rule(heading if heading.plain else f"Step {number}: {steps.get(number, '')}")
+            if text.plain:
+                console.print(Panel(text, title="goal", border_style="blue"))
             stage_submission(workdir, session.submission, exercise.max_submission_bytes)
             report = runner.run_checks(session, hidden, ["--step", str(number)])
             show(session, report)
