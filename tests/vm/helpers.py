@@ -47,6 +47,18 @@ def wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.3)
 
 
+def wait_addressed(vm: Vm, eth: str, timeout: float = 10) -> None:
+    """Wait until ``eth``, bound again by its driver, is up with the guest's addresses: the
+    guest's init configures a lab NIC that reappears (its link watcher)."""
+    want = [address for address in (vm.spec.ip, vm.spec.ip6) if address]
+
+    def configured() -> bool:
+        shown = vm.run(f"ip -o addr show dev {eth}; ip -o link show dev {eth}").output
+        return all(address in shown for address in want) and ",UP" in shown
+
+    wait(configured, timeout, f"{eth} up with {', '.join(want)} again")
+
+
 def assert_kernel_quiet(vm: Vm) -> None:
     """The guest's kernel log has none of :data:`BAD_LOG`."""
     log = vm.kernel_log()

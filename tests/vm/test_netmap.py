@@ -21,7 +21,7 @@ from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
-from tests.vm.helpers import assert_kernel_quiet, last_json, ok, wait
+from tests.vm.helpers import assert_kernel_quiet, last_json, ok, wait, wait_addressed
 
 IP = {"a": "198.18.0.1", "b": "198.18.0.2"}
 MAC = {"a": "02:72:6c:00:00:01", "b": "02:72:6c:00:00:02"}
@@ -352,8 +352,7 @@ def test_unbinding_the_driver_under_an_open_port_is_handled(pair: Lab) -> None:
     while b.run(f"grep -l {MAC['b']} /sys/class/net/*/address").status != 0:
         assert time.monotonic() < deadline, "the interface did not come back"
         time.sleep(0.3)
-    eth = interface(b)
-    ok(b, f"ip link set {eth} up && ip addr add {IP['b']}/15 dev {eth}")
+    wait_addressed(b, interface(b))
     _released(b)
     assert b.run(f"ping -c2 -W3 {IP['a']}", timeout=30).status == 0
 

@@ -19,7 +19,7 @@ from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
-from tests.vm.helpers import assert_kernel_quiet, ok, wait
+from tests.vm.helpers import assert_kernel_quiet, ok, wait, wait_addressed
 from vnic.model.wire import HostEndpoint
 
 IP = {"a": "198.18.0.1", "b": "198.18.0.2"}
@@ -80,13 +80,7 @@ def _reload(vm: Vm, params: str) -> None:
     name = vm.spec.name
     ok(vm, f"rmmod vnic; modprobe vnic {params}")
     wait(lambda: vm.run(f"grep -l {MAC[name]} /sys/class/net/*/address").ok, 5, "interface")
-    eth = _iface(vm, name)
-
-    def configured() -> bool:
-        shown = vm.run(f"ip -o addr show dev {eth}; ip -o link show dev {eth}").output
-        return f"{IP[name]}/15" in shown and f"{IP6[name]}/64" in shown and ",UP" in shown
-
-    wait(configured, 10, f"{eth} up with {IP[name]} and {IP6[name]} after the reload")
+    wait_addressed(vm, _iface(vm, name))
 
 
 def _current(text: str) -> dict[str, str]:
