@@ -16,13 +16,17 @@ help:
 	@echo "make docs    build the course site into docs/_build/html (warnings are errors)"
 	@echo "make lint    ruff + mypy"
 
+# Missing host tools are installed (as root on Debian/Ubuntu) or named with the one
+# command to run: images/host_tools.py is the list, for these targets and .ci/run.
 $(STAMP): pyproject.toml
+	$(PYTHON) images/host_tools.py ensure venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 images: $(STAMP)
+	@$(PYTHON) images/host_tools.py ensure images
 	$(BIN)/ringlab images build
 
 # The two-VM lab and its per-packet figures, then exercise 01 graded on its

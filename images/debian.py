@@ -15,6 +15,7 @@ import shlex
 import shutil
 from pathlib import Path
 
+from images import host_tools
 from images.cache import cache_root
 from images.progress import ProvisionError, Steps
 
@@ -32,12 +33,16 @@ CHROOT_ENV = {
 }
 
 
-def require_tools(*tools: str) -> None:
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
+def require_tools(*programs: str) -> None:
+    """Fail, saying how to get them, unless ``programs`` (of :data:`host_tools.IMAGE_TOOLS`)
+    are installed and we are root."""
+    lacking = [t for t in host_tools.IMAGE_TOOLS if t.program in programs]
+    lacking = [t for t in lacking if shutil.which(t.program) is None]
+    if lacking:
+        command = " ".join(host_tools.install_command(lacking))
         raise ProvisionError(
-            f"missing host tools: {', '.join(missing)} "
-            f"(on Debian/Ubuntu: apt-get install {' '.join(missing)})"
+            f"missing host tools:\n{host_tools.describe(lacking)}\n"
+            f"`python3 images/host_tools.py ensure` installs them as root; or: sudo {command}"
         )
     if os.geteuid() != 0:
         raise ProvisionError("building guest roots needs root (debootstrap and chroot)")

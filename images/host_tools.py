@@ -1,0 +1,130 @@
+"""The host tools the set-up needs, in one place: checked, and installed where we may.
+
+``make demo``, ``make test`` and ``.ci/run`` start here, before the virtualenv exists, so
+this module uses the standard library only and runs as a script::
+
+    python3 images/host_tools.py check [venv|images]    # list what is missing (exit 1)
+    python3 images/host_tools.py ensure [venv|images]   # install it (root, Debian) or say how
+
+``venv`` is what the virtualenv needs (``make test-unit``, ``make docs``), ``images``
+(the default) adds what building the QEMU bundle and the guest images needs.
+
+``ensure`` as root on a Debian-family host (``/etc/debian_version`` and ``apt-get``)
+installs the missing packages with apt, saying which and why; as another user, or on
+another system, it prints the one command to run and exits 1. It never touches apt's
+sources: newer Debian releases go into private roots only (:mod:`images.debian`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A program the set-up runs, the Debian package that has it, and what for."""
+
+    program: str
+    package: str
+    why: str
+
+
+#: What the virtualenv needs, besides :data:`VENV_PACKAGE`.
+VENV_TOOLS = (Tool("make", "make", "the README's two commands"),)
+#: What building the QEMU bundle and the guest images needs too.
+IMAGE_TOOLS = (
+    Tool("debootstrap", "debootstrap", "the private Debian roots the guest is built in"),
+    Tool("unshare", "util-linux", "a private mount namespace for commands in those roots"),
+    Tool("chroot", "coreutils", "commands inside those roots"),
+    Tool("cpio", "cpio", "the guest's stage-0 initramfs"),
+    Tool("mke2fs", "e2fsprogs", "the guest's ext4 image"),
+    Tool("zstd", "zstd", "unpacking the guest kernel"),
+    Tool("xz", "xz-utils", "unpacking the guest's kernel modules"),
+)
+#: The virtualenv needs ensurepip, which Debian ships apart from python3.
+VENV_PACKAGE = Tool("python3 -m venv", "python3-venv", "the project's virtualenv")
+SCOPES = {"venv": VENV_TOOLS, "images": VENV_TOOLS + IMAGE_TOOLS}
+
+
+def has_ensurepip() -> bool:
+    return importlib.util.find_spec("ensurepip") is not None
+
+
+def missing(
+    scope: str = "images",
+    which: Callable[[str], str | None] = shutil.which,
+    venv_ok: Callable[[], bool] = has_ensurepip,
+) -> list[Tool]:
+    """The tools of ``scope`` (a key of :data:`SCOPES`) this host lacks; ``which`` finds a
+    program (:func:`shutil.which`), ``venv_ok`` says whether ``python3 -m venv`` works."""
+    lacking = [tool for tool in SCOPES[scope] if which(tool.program) is None]
+    if not venv_ok():
+        lacking.append(VENV_PACKAGE)
+    return lacking
+
+
+def install_command(tools: list[Tool]) -> list[str]:
+    packages = sorted({tool.package for tool in tools})
+    return ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+
+
+def can_install(root: Path = Path("/")) -> bool:
+    """Root on a Debian-family host with apt: we may install packages ourselves."""
+    return (
+        os.geteuid() == 0
+        and (root / "etc/debian_version").exists()
+        and shutil.which("apt-get") is not None
+    )
+
+
+def describe(tools: list[Tool]) -> str:
+    return "\n".join(f"  {tool.program:<16} ({tool.package}): {tool.why}" for tool in tools)
+
+
+def ensure(scope: str = "images") -> int:
+    lacking = missing(scope)
+    if not lacking:
+        return 0
+    command = install_command(lacking)
+    if not can_install():
+        print(
+            f"ringlab needs these host tools:\n{describe(lacking)}\n"
+            f"install them with:\n  sudo {' '.join(command)}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"installing the host tools ringlab needs:\n{describe(lacking)}", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for step in (["apt-get", "update", "-qq"], [*command[:2], "-qq", *command[2:]]):
+        print("+ " + " ".join(step), flush=True)
+        if subprocess.run(step, env=env).returncode != 0:
+            print(f"ringlab: {' '.join(step)} failed", file=sys.stderr)
+            return 1
+    if still := missing(scope):
+        print(f"still missing after apt:\n{describe(still)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    command, scope = [*argv, "images"][:2] if argv else ("", "")
+    if len(argv) > 2 or command not in ("check", "ensure") or scope not in SCOPES:
+        print("usage: python3 images/host_tools.py check|ensure [venv|images]", file=sys.stderr)
+        return 2
+    if command == "ensure":
+        return ensure(scope)
+    lacking = missing(scope)
+    if lacking:
+        print(f"missing host tools:\n{describe(lacking)}")
+    return 1 if lacking else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
