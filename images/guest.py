@@ -46,7 +46,7 @@ UAPI_HEADERS = Path("netmap/uapi/net")
 UAPI_INSTALL = Path("usr/local/include/net")
 #: The user-space tools (in the project): one C file each, built by the Makefile there.
 TOOL_SOURCES = Path("vnic/tools")
-TOOLS = ["nmgen", "nm_docapi", "stackmap_server", "rr_load"]
+TOOLS = ["nmgen", "nm_docapi", "stackmap_server", "rr_load", "udp_blast"]
 #: The build root's compiler (gcc-14 has no plain "gcc" alias there).
 TOOLS_CC = "gcc-14"
 
@@ -76,7 +76,9 @@ RUNTIME_PACKAGES = [
 #: Kernel modules of the distribution kernel the guest loads itself (stage-0
 #: loads virtio_blk and ext4 before the root exists).
 STAGE0_MODULES = ["virtio_blk", "ext4"]
-RUNTIME_MODULES = ["9pnet_virtio", "9p", "uio_pci_generic"]
+#: igb, e1000e and virtio_net drive QEMU's own NICs, the anchors the vNIC is measured
+#: against (lab.topology.ANCHOR_NICS); their dependencies come with them.
+RUNTIME_MODULES = ["9pnet_virtio", "9p", "uio_pci_generic", "igb", "e1000e", "virtio_net"]
 #: What we never need in a guest: removed from the runtime root before packing.
 PRUNE = [
     "usr/share/doc",

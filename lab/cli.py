@@ -29,7 +29,7 @@ from lab.figures import netmap_figures, sockets_figures, stackmap_figures
 from lab.grading.model import ExerciseError
 from lab.grading.starter import StarterError
 from lab.runs import RunDir
-from lab.topology import wired
+from lab.topology import ANCHOR_NICS, VNIC, wired
 from lab.vm import Lab, VmError, terminate_on_sigterm
 
 out = Console()
@@ -156,9 +156,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     Fails (exit 1) unless every guest reached its declared state: modules loaded,
     shares mounted, an interface per NIC when its driver is loaded."""
-    modules = args.modules if args.modules is not None else WIRED_MODULES if args.wired else []
+    wired = args.wired or args.nic != VNIC
+    modules = args.modules if args.modules is not None else WIRED_MODULES if wired else []
     status = supervisor.start_detached(
-        args.name, args.vms or ["a"], wired=args.wired, modules=modules
+        args.name, args.vms or ["a"], wired=wired, modules=modules, nic=args.nic
     )
     if not status.get("ok"):
         err.print(f"[red]lab {args.name} failed:[/] {escape(str(status.get('error')))}")
@@ -318,7 +319,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
             err.print(str(error))
             return 2
         if fabric is None:
-            err.print(f"lab {args.name} has no vNIC fabric (start it with `ringlab up --wired`)")
+            err.print(
+                f"lab {args.name} has no vNIC fabric: its guests are not wired, or are on "
+                "QEMU's own NICs (`ringlab up --wired` wires them by the vNIC)"
+            )
             return 2
     return stats(fabric, args.json)
 
@@ -461,6 +465,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M,...",
         type=_module_list,
         help="guest modules to load at boot (default: vnic if --wired, else none; '' for none)",
+    )
+    p.add_argument(
+        "--nic",
+        choices=[VNIC, *ANCHOR_NICS],
+        default=VNIC,
+        help="the guests' NIC: the vNIC, or one of QEMU's own (two guests back to back, "
+        "their stock driver loaded; implies --wired)",
     )
     add("down", cmd_down).add_argument("--name", default="default")
     add("clean", cmd_clean)

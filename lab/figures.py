@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 
 from lab.grading.session import syscall_counts
+from lab.topology import VNIC
 from lab.vm import Lab, Vm
 from vnic.netmap.port import parse_counters
 
@@ -244,7 +245,8 @@ def _netmap_window(lab: Lab, sender: str, seconds: float) -> tuple[Window, dict[
     """Run ``sender`` in a for the window (and a little more) against nmgen rx in b."""
     a, b = lab["a"], lab["b"]
     eth_a, eth_b = interface(a), interface(b)
-    total = seconds + WARMUP_S + 2
+    warmup = 2 * WARMUP_S  # the Python sender takes a second to start under TCG
+    total = seconds + warmup + 2
     b.run(f"{NMGEN} rx -i netmap:{eth_b} -d {total + 2} > /tmp/nm-rx.json 2>&1 &", check=True)
     time.sleep(0.5)
     a.run(f"{sender} > /tmp/nm-tx.json 2>&1 &", check=True)
@@ -495,4 +497,115 @@ def stackmap_figures(
         rx_copied_slots=rx_slots,
         netmap_frags=queue_stat(b, "netmap_frags") - frags,
         details=details,
+    )
+
+
+# --- the anchors: one sender on the vNIC and on QEMU's own NICs ----------------------------
+
+ANCHOR_PORT = 9000
+#: The senders of the anchor benchmark, each sending 64-byte UDP payloads to b for
+#: {seconds}: the static C program (cheap per packet, so the device path is what is
+#: measured) and the Python one the exercises use.
+ANCHOR_SENDERS = {
+    "c": "udp_blast {dst} {port} 64 {seconds}",
+    "python": PEER + " udp-blast {dst} {port} 64 {seconds}",
+    # not a socket: netmap on a's interface, native or generic adapter (60-byte frames)
+    "netmap": NMGEN + " tx -i netmap:{iface} -b 256 -d {seconds}",
+}
+#: netmap.ko's choice of adapter (its admode parameter): 2 opens every interface through
+#: the generic adapter, the vNIC's too.
+ADMODE = "/sys/module/netmap/parameters/admode"
+#: Holds b's UDP port open without reading: datagrams that arrive are dropped at the
+#: socket (RcvbufErrors), not answered with ICMP port-unreachable, which would cost b a
+#: reply per packet on one NIC and not on another.
+HOLD_PORT = (
+    "python3 -c 'import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+    's.bind(("", {port})); time.sleep({seconds})\''
+)
+
+
+@dataclass
+class AnchorRun:
+    """One sender from a to b on one NIC: what b's interface received per second (b's
+    kernel counts it, the same way for every NIC), the sender's own rate, and the host
+    CPU each process spent per received packet."""
+
+    nic: str
+    sender: str
+    pps: float
+    sent_pps: float
+    cpu_us: dict[str, float]
+    #: the netmap sender's adapter ("native" or "generic"); "" for the socket senders
+    adapter: str = ""
+
+    @property
+    def cpu_us_total(self) -> float:
+        return sum(self.cpu_us.values())
+
+
+def anchor_run(
+    lab: Lab, nic: str, sender: str, seconds: float = 5.0, generic: bool = False
+) -> AnchorRun:
+    """Run :data:`ANCHOR_SENDERS` ``sender`` in a against b of a running two-guest lab
+    (any NIC of :data:`lab.topology.ANCHOR_NICS`, or the vNIC) and measure ``seconds``
+    after a warm-up: b's interface counter and the host processes' CPU time. ``generic``
+    makes netmap.ko in a open even the vNIC through its generic adapter (for the time of
+    the run); QEMU's NICs have no native adapter, so netmap on them is always generic."""
+    a = lab["a"]
+    if generic:
+        a.run(f"echo 2 > {ADMODE}", check=True)
+    try:
+        run = _anchor_run(lab, nic, sender, seconds)
+    finally:
+        if generic:
+            a.run(f"echo 0 > {ADMODE}", check=True)
+    if sender == "netmap":
+        run.adapter = "generic" if generic or nic != VNIC else "native"
+    return run
+
+
+def _anchor_run(lab: Lab, nic: str, sender: str, seconds: float) -> AnchorRun:
+    a, b = lab["a"], lab["b"]
+    dst = (b.spec.ip or "").split("/")[0]
+    if a.run(f"ping -c1 -W5 {dst}", timeout=30).status != 0:
+        raise RuntimeError(f"{nic}: a cannot reach b ({dst})")
+    warmup = 2 * WARMUP_S  # the Python sender takes a second to start under TCG
+    total = seconds + warmup + 2
+    b.run(HOLD_PORT.format(port=ANCHOR_PORT, seconds=total + 5) + " &", check=True)
+    command = ANCHOR_SENDERS[sender].format(
+        dst=dst, port=ANCHOR_PORT, seconds=int(total), iface=interface(a)
+    )
+    a.run(f"{command} > /tmp/anchor.json 2>&1 &", check=True)
+    time.sleep(warmup)
+    counter = f"/sys/class/net/{interface(b)}/statistics/rx_packets"
+    pids = host_pids(lab)
+    cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    # b times its own window: the console's latency stays out of it
+    out = b.run(
+        f"read r0 < {counter}; read u0 _ < /proc/uptime; sleep {seconds}; "
+        f"read r1 < {counter}; read u1 _ < /proc/uptime; echo $r0 $u0 $r1 $u1",
+        timeout=seconds + 30,
+        check=True,
+    ).output.split()
+    cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    r0, u0, r1, u1 = int(out[0]), float(out[1]), int(out[2]), float(out[3])
+    received = r1 - r0
+    deadline = time.monotonic() + total + 30
+    while not (
+        lines := [
+            ln for ln in a.run("cat /tmp/anchor.json").output.splitlines() if ln.startswith("{")
+        ]
+    ):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{nic}: the {sender} sender in a did not finish")
+        time.sleep(0.5)
+    said = json.loads(lines[-1])
+    if not received:
+        raise RuntimeError(f"{nic}: b received nothing from the {sender} sender: {said}")
+    return AnchorRun(
+        nic=nic,
+        sender=sender,
+        pps=received / (u1 - u0),
+        sent_pps=said.get("pps") or said["sent"] / total,
+        cpu_us={name: 1e6 * (cpu1[name] - cpu0[name]) / received for name in pids},
     )

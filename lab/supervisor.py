@@ -48,7 +48,7 @@ from typing import Any
 from lab import provision
 from lab.console import ConsoleError
 from lab.runs import RunDir, runs_root
-from lab.topology import Topology, default_specs
+from lab.topology import VNIC, Topology, default_specs
 from lab.topology import wired as wired_guests
 from lab.vm import Lab, VmError, remove_stale_socket_dirs, terminate_on_sigterm
 
@@ -350,12 +350,18 @@ def _status(lab: Lab) -> dict[str, Any]:
 
 
 def make_topology(
-    name: str, vm_names: list[str], *, wired: bool = False, modules: Sequence[str] = ()
+    name: str,
+    vm_names: list[str],
+    *,
+    wired: bool = False,
+    modules: Sequence[str] = (),
+    nic: str = VNIC,
 ) -> Topology:
-    """Plain guests, or (``wired``) guests wired by vNIC ports; ``modules`` load at boot."""
+    """Plain guests, or (``wired``) guests wired by vNIC ports, or by QEMU's ``nic``;
+    ``modules`` load at boot."""
     run = RunDir.new(f"lab-{name}")
     if wired:
-        return wired_guests(vm_names, run, modules=list(modules))
+        return wired_guests(vm_names, run, modules=list(modules), nic=nic)
     topology = default_specs(vm_names, run)
     for vm in topology.vms:
         vm.modules = list(modules)
@@ -363,7 +369,12 @@ def make_topology(
 
 
 def serve(
-    name: str, vm_names: list[str], *, wired: bool = False, modules: Sequence[str] = ()
+    name: str,
+    vm_names: list[str],
+    *,
+    wired: bool = False,
+    modules: Sequence[str] = (),
+    nic: str = VNIC,
 ) -> int:
     home = lab_dir(name)
     home.mkdir(parents=True, exist_ok=True)
@@ -378,7 +389,7 @@ def serve(
         with terminate_on_sigterm():
             signal.signal(signal.SIGINT, signal.default_int_handler)
             platform = provision.ensure()
-            topology = make_topology(name, vm_names, wired=wired, modules=modules)
+            topology = make_topology(name, vm_names, wired=wired, modules=modules, nic=nic)
             with Lab(topology, platform) as lab:
                 try:
                     lab.start()
@@ -414,6 +425,7 @@ def start_detached(
     *,
     wired: bool = False,
     modules: Sequence[str] = (),
+    nic: str = VNIC,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
     """Start a supervisor in the background and wait until its lab is up (or failed, and
@@ -449,6 +461,7 @@ def start_detached(
                 "--name",
                 name,
                 *(["--wired"] if wired else []),
+                f"--nic={nic}",
                 f"--modules={','.join(modules)}",
                 *vm_names,
             ],
@@ -494,10 +507,11 @@ def main() -> int:
     parser.add_argument("--name", default="default")
     parser.add_argument("vms", nargs="*", default=["a"])
     parser.add_argument("--wired", action="store_true", help="give guests vNIC ports on a wire")
+    parser.add_argument("--nic", default=VNIC, help="the NIC of a wired lab (vnic, or QEMU's)")
     parser.add_argument("--modules", default="", help="guest modules to load at boot (a,b,...)")
     args = parser.parse_args()
     modules = [m for m in args.modules.split(",") if m]
-    return serve(args.name, args.vms, wired=args.wired, modules=modules)
+    return serve(args.name, args.vms, wired=args.wired, modules=modules, nic=args.nic)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ Every link of :func:`wired` and :func:`chain` has flow control (``"flow_control"
 link without it loses what the receiver's RX ring cannot take (a real link would send
 802.3x PAUSE).  An exercise that studies those losses turns it off
 (``flow_control=False``; ``[lab] flow_control = false`` in its ``exercise.toml``).
+
+The *anchors* are the same guests with one of QEMU's own NIC models instead of the vNIC
+(``wired(..., nic="igb")``, see :data:`ANCHOR_NICS`): the reference every figure of the
+vNIC is measured against. Two such NICs are cabled back to back by QEMU itself, a
+datagram netdev on a pair of unix sockets in the lab's socket directory (never bridged
+to the host's network); there is no fabric, and the guest loads the stock Linux driver.
 """
 
 from __future__ import annotations
@@ -32,6 +38,11 @@ from lab.runs import RunDir
 
 PROJECT = Path(__file__).resolve().parent.parent
 PREFIX = "198.18.0"
+#: The lab's own NIC: a vNIC port served by the fabric over vfio-user.
+VNIC = "vnic"
+#: QEMU's own NIC models the lab can use instead (the anchors), and the stock Linux
+#: driver of each, in the guest image.
+ANCHOR_NICS = {"igb": "igb", "e1000e": "e1000e", "virtio-net-pci": "virtio_net"}
 
 
 @dataclass
@@ -52,11 +63,16 @@ class NicSpec:
     addresses, if any: a forwarder's NICs have none, they only carry frames through.
     """
 
-    #: The vNIC port (a key of the wire's "ports") this NIC plugs into.
+    #: The vNIC port (a key of the wire's "ports") this NIC plugs into; for an anchor NIC
+    #: the name of its end of QEMU's cable.
     port: str
     mac: str
     ip: str | None = None
     ip6: str | None = None
+    #: :data:`VNIC`, or a QEMU NIC model of :data:`ANCHOR_NICS`.
+    model: str = VNIC
+    #: An anchor NIC's other end of the cable (the ``port`` of the peer's NIC).
+    peer: str | None = None
 
 
 @dataclass
@@ -142,6 +158,7 @@ def wired(
     link: dict[str, Any] | None = None,
     hosts: list[str] | None = None,
     flow_control: bool = True,
+    nic: str = VNIC,
     submission: Path | None = None,
     project: Path = PROJECT,
 ) -> Topology:
@@ -149,15 +166,20 @@ def wired(
 
     ``link`` adds shaping/fault/pcap keys to every link (a "flow_control" there beats
     ``flow_control``, every link's flow control); ``hosts`` adds host endpoints (host
-    Python that sends and receives frames) to the switch.
+    Python that sends and receives frames) to the switch. ``nic`` (a key of
+    :data:`ANCHOR_NICS`) gives two guests QEMU's own NIC instead, back to back: see
+    :func:`anchored`.
     """
+    if nic != VNIC:
+        if link or hosts:
+            raise ValueError(f"a lab on {nic} has no vNIC wire: no link settings, no hosts")
+        return anchored(names, run, nic, modules=modules, submission=submission, project=project)
     topology = default_specs(names, run, submission, project)
     ports: dict[str, Any] = {}
     for index, vm in enumerate(topology.vms, start=1):
         vm.modules = list(modules or [])
-        nic = _nic(vm.name, index, addressed=True)
-        vm.nics = [nic]
-        ports[nic.port] = {"mac": nic.mac, "guest": vm.name}
+        vm.nics = [_nic(vm.name, index, addressed=True)]
+        ports[vm.name] = {"mac": vm.nics[0].mac, "guest": vm.name}
     host_names = hosts or []
     wire: dict[str, Any] = {"ports": ports, "hosts": {h: {} for h in host_names}}
     ends = [*ports, *host_names]
@@ -167,6 +189,34 @@ def wired(
         wire["switches"] = {"sw0": {}}
         wire["links"] = [_link([end, "sw0"], link, run, flow_control) for end in ends]
     topology.wire = wire
+    return topology
+
+
+def anchored(
+    names: list[str],
+    run: RunDir,
+    nic: str,
+    *,
+    modules: list[str] | None = None,
+    submission: Path | None = None,
+    project: Path = PROJECT,
+) -> Topology:
+    """Two guests whose NICs are QEMU's model ``nic`` (a key of :data:`ANCHOR_NICS`),
+    cabled back to back by QEMU: the same MACs and addresses as :func:`wired` gives, the
+    stock Linux driver loaded at boot after ``modules`` (no fabric: ``wire`` is None)."""
+    if nic not in ANCHOR_NICS:
+        known = ", ".join([VNIC, *ANCHOR_NICS])
+        raise ValueError(f"unknown NIC {nic!r} (the lab knows {known})")
+    if len(names) != 2:
+        raise ValueError(f"QEMU's {nic} cables two guests back to back, not {len(names)}")
+    topology = default_specs(names, run, submission, project)
+    driver = ANCHOR_NICS[nic]
+    for index, vm in enumerate(topology.vms, start=1):
+        vm.modules = [m for m in modules or [] if m != driver] + [driver]
+        vm.nics = [_nic(vm.name, index, addressed=True)]
+        vm.nics[0].model = nic
+    first, second = topology.vms
+    first.nics[0].peer, second.nics[0].peer = second.name, first.name
     return topology
 
 

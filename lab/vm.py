@@ -47,7 +47,7 @@ from lab.console import CommandResult, CommandTimeout, Console, ConsoleError
 from lab.fabric_process import FabricProcess
 from lab.provision import Platform
 from lab.runs import RunDir
-from lab.topology import Topology, VmSpec
+from lab.topology import ANCHOR_NICS, VNIC, Topology, VmSpec
 
 
 class VmError(RuntimeError):
@@ -130,7 +130,24 @@ class Vm:
             ]
         for device in self.devices:
             cmd += ["-device", json.dumps(device, separators=(",", ":"))]
+        for number, nic in enumerate(spec.nics):
+            if nic.model == VNIC:
+                continue
+            # An anchor: QEMU's own NIC, its cable a datagram socket pair to the peer's QEMU.
+            cmd += [
+                "-netdev",
+                f"dgram,id=nic{number},local.type=unix,local.path={self.cable_end(nic.port)},"
+                f"remote.type=unix,remote.path={self.cable_end(nic.peer or '')}",
+                "-device",
+                json.dumps({"driver": nic.model, "netdev": f"nic{number}", "mac": nic.mac}),
+            ]
         return cmd
+
+    def cable_end(self, port: str) -> Path:
+        """The unix datagram socket of an anchor NIC's end of the cable (see
+        :func:`lab.topology.anchored`): in the lab's socket directory, where the peer's
+        QEMU finds it."""
+        return self.sockets.parent / f"cable-{port}.sock"
 
     def start(self) -> None:
         """Spawn QEMU (returns at once; :meth:`wait_ready` waits for the guest)."""
@@ -138,6 +155,9 @@ class Vm:
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(command_socket))
         self._listener.listen(1)
+        for nic in self.spec.nics:
+            if nic.model != VNIC:  # QEMU binds it: a guest started again finds it taken
+                self.cable_end(nic.port).unlink(missing_ok=True)
         cmd = self.command_line(command_socket)
         (self.logs / "qemu.cmdline").write_text(" ".join(cmd) + "\n")
         self._started = time.monotonic()
@@ -260,7 +280,7 @@ class Vm:
 
 #: Guest modules that make a vNIC port a network interface: with one loaded at boot, a
 #: NIC without an interface is a failure; without, the guest loads its driver later.
-NETDEV_DRIVERS = frozenset({"vnic"})
+NETDEV_DRIVERS = frozenset({VNIC, *ANCHOR_NICS.values()})
 _INIT_COMPLAINT = re.compile(r"ringlab-init: (.+?)\s*$", re.MULTILINE)
 _NO_INTERFACE = re.compile(r"no interface with MAC (\S+)")
 

@@ -10,18 +10,33 @@ from lab import cli, supervisor
 
 
 @pytest.mark.parametrize(
-    ("words", "vms", "wired", "modules"),
+    ("words", "vms", "wired", "modules", "nic"),
     [
-        (["up"], ["a"], False, []),
-        (["up", "a", "b"], ["a", "b"], False, []),
+        (["up"], ["a"], False, [], "vnic"),
+        (["up", "a", "b"], ["a", "b"], False, [], "vnic"),
         # The lab page's form: --wired is a flag; a wired lab loads the driver, vnic.
-        (["up", "--wired", "a", "b"], ["a", "b"], True, ["vnic"]),
-        (["up", "a", "b", "--wired"], ["a", "b"], True, ["vnic"]),
-        (["up", "--wired", "--modules", "uio_pci_generic", "a"], ["a"], True, ["uio_pci_generic"]),
-        (["up", "--wired", "--modules", "", "a", "b"], ["a", "b"], True, []),
-        (["up", "--modules", "vnic,netmap", "a"], ["a"], False, ["vnic", "netmap"]),
+        (["up", "--wired", "a", "b"], ["a", "b"], True, ["vnic"], "vnic"),
+        (["up", "a", "b", "--wired"], ["a", "b"], True, ["vnic"], "vnic"),
+        (
+            ["up", "--wired", "--modules", "uio_pci_generic", "a"],
+            ["a"],
+            True,
+            ["uio_pci_generic"],
+            "vnic",
+        ),
+        (["up", "--wired", "--modules", "", "a", "b"], ["a", "b"], True, [], "vnic"),
+        (["up", "--modules", "vnic,netmap", "a"], ["a"], False, ["vnic", "netmap"], "vnic"),
         # The old spelling, unambiguous with "=": wired, with these modules.
-        (["up", "--wired=vnic,netmap", "a", "b"], ["a", "b"], True, ["vnic", "netmap"]),
+        (["up", "--wired=vnic,netmap", "a", "b"], ["a", "b"], True, ["vnic", "netmap"], "vnic"),
+        # QEMU's own NIC, back to back: wired, the lab's modules (the driver comes with it).
+        (["up", "--nic", "igb", "a", "b"], ["a", "b"], True, ["vnic"], "igb"),
+        (
+            ["up", "--nic=virtio-net-pci", "--modules", "", "a", "b"],
+            ["a", "b"],
+            True,
+            [],
+            "virtio-net-pci",
+        ),
     ],
 )
 def test_up_reads_guests_wiring_and_modules_apart(
@@ -30,18 +45,19 @@ def test_up_reads_guests_wiring_and_modules_apart(
     vms: list[str],
     wired: bool,
     modules: list[str],
+    nic: str,
 ) -> None:
     calls: list[tuple[Any, ...]] = []
 
     def start_detached(
-        name: str, vm_names: list[str], *, wired: bool, modules: list[str]
+        name: str, vm_names: list[str], *, wired: bool, modules: list[str], nic: str
     ) -> dict[str, Any]:
-        calls.append((name, vm_names, wired, modules))
+        calls.append((name, vm_names, wired, modules, nic))
         return {"ok": True, "run_dir": "/runs/x", "vms": {}}
 
     monkeypatch.setattr(supervisor, "start_detached", start_detached)
     assert cli.main(words) == 0
-    assert calls == [("default", vms, wired, modules)]
+    assert calls == [("default", vms, wired, modules, nic)]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ and without addresses, so a reaches b only through whatever forwards frames insi
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from pathlib import Path
 from typing import Any, cast
@@ -16,7 +17,7 @@ import pytest
 from images.guest import GuestImage
 from images.qemu import Qemu
 from lab.runs import RunDir
-from lab.topology import NicSpec, Topology, chain, wired
+from lab.topology import ANCHOR_NICS, NicSpec, Topology, chain, wired
 from lab.vm import Vm
 from tests.unit.conftest import StubDevice
 from vnic.model.device import Vnic
@@ -194,3 +195,46 @@ def test_the_ports_of_a_guest_share_one_record_of_rx_dma(tmp_path: Path) -> None
         assert all(ports[p]["device"]["tx_zero_copy"] == 0 for p in ports)
     finally:
         network.close()
+
+
+def _command_line(topology: Topology, name: str, tmp_path: Path) -> list[str]:
+    spec = next(vm for vm in topology.vms if vm.name == name)
+    image = GuestImage(Path("vmlinux"), Path("initrd"), Path("rootfs"), "6.12", "key")
+    vm = Vm(spec, cast(Qemu, _Qemu()), image, topology.run, tmp_path / "sockets", "tcg")
+    return vm.command_line(tmp_path / "cmd.sock")
+
+
+@pytest.mark.parametrize(("nic", "driver"), list(ANCHOR_NICS.items()))
+def test_an_anchor_lab_cables_qemus_own_nics_back_to_back(
+    nic: str, driver: str, tmp_path: Path
+) -> None:
+    pair = wired(["a", "b"], RunDir.new("t"), modules=["vnic"], nic=nic)
+    assert pair.wire is None  # no fabric: QEMU carries the frames
+    vnic_pair = wired(["a", "b"], RunDir.new("t"))
+    for vm, twin in zip(pair.vms, vnic_pair.vms, strict=True):
+        assert vm.modules == ["vnic", driver]
+        assert (vm.mac, vm.ip, vm.ip6) == (twin.mac, twin.ip, twin.ip6)  # the same addresses
+        assert vm.nics[0].model == nic
+    ends = {}
+    for name in ("a", "b"):
+        cmd = _command_line(pair, name, tmp_path)
+        netdev = dict(kv.split("=", 1) for kv in cmd[cmd.index("-netdev") + 1].split(",")[1:])
+        device = json.loads(cmd[cmd.index("-netdev") + 3])
+        assert device == {
+            "driver": nic,
+            "netdev": netdev["id"],
+            "mac": pair.vms[0 if name == "a" else 1].mac,
+        }
+        assert netdev["local.type"] == netdev["remote.type"] == "unix"  # never the host's network
+        ends[name] = (netdev["local.path"], netdev["remote.path"])
+        assert "vfio-user-pci" not in " ".join(cmd)
+    assert ends["a"] == ends["b"][::-1]  # a's end is b's far end
+
+
+def test_an_anchor_lab_has_two_guests_and_a_nic_qemu_has() -> None:
+    with pytest.raises(ValueError, match="back to back, not 3"):
+        wired(["a", "b", "c"], RunDir.new("t"), nic="igb")
+    with pytest.raises(ValueError, match="unknown NIC 'rtl8139'"):
+        wired(["a", "b"], RunDir.new("t"), nic="rtl8139")
+    with pytest.raises(ValueError, match="no vNIC wire"):
+        wired(["a", "b"], RunDir.new("t"), nic="igb", link={"drop": 0.1})

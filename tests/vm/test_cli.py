@@ -42,6 +42,25 @@ def test_up_exec_status_down(platform: Platform, runs: Path) -> None:
     assert "clitest" not in ringlab("status", "--json").stdout
 
 
+def test_up_on_qemus_own_nic_to_compare_by_hand(platform: Platform, runs: Path) -> None:
+    up = ringlab("up", "--name", "clinic", "--nic", "virtio-net-pci", "a", "b")
+    try:
+        assert up.returncode == 0, up.stderr
+        driver = ringlab(
+            "exec", "a", "--name", "clinic", "--",
+            "basename $(readlink /sys/class/net/eth0/device/driver)",
+        )  # fmt: skip
+        assert driver.stdout.strip() == "virtio_net", driver
+        ping = ringlab("exec", "a", "--name", "clinic", "--", "ping", "-c2", "-W3", "198.18.0.2")
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        stats = ringlab("stats", "--name", "clinic")
+        assert stats.returncode == 2 and "no vNIC fabric" in stats.stderr
+    finally:
+        down = ringlab("down", "--name", "clinic")
+    assert down.returncode == 0, down.stderr
+    assert _mentioning(runs) == []
+
+
 def _mentioning(text: Path) -> list[int]:
     """Processes whose command line mentions ``text`` (QEMUs and the fabric name files
     in the run directory)."""
