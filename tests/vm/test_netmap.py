@@ -235,9 +235,37 @@ def test_register_in_every_mode_binds_the_right_rings(pair: Lab) -> None:
     assert got["errors"] == {
         f"netmap:{interface(a)}-7": "EINVAL",
         "netmap:nosuch0": "ENXIO",
-        "netmap:lo": errno.errorcode[errno.EOPNOTSUPP],  # the same number as ENOTSUP
+        "netmap:lo": "ok",  # no native adapter: the generic one (test_netmap_generic.py)
         "exclusive": "EBUSY",
     }
+    _released(a)
+
+
+def test_admode_chooses_native_generic_or_refusal(pair: Lab) -> None:
+    """netmap.ko's admode: 1 refuses an interface without a native adapter; 2 opens even
+    the vNIC through the generic adapter, whose frames b's kernel receives all the same."""
+    a, b = pair["a"], pair["b"]
+    eth = interface(a)
+    admode = "/sys/module/netmap/parameters/admode"
+    opens_lo = (
+        'python3 -c "from vnic.netmap import Port\n'
+        "try:\n    Port.open('netmap:lo').close(); print('ok')\n"
+        'except OSError as e:\n    print(e.errno)"'
+    )
+    try:
+        ok(a, f"echo 1 > {admode}")
+        assert ok(a, opens_lo).strip() == str(errno.EOPNOTSUPP)
+        ok(a, f"echo 2 > {admode}")
+        count = 500
+        _background(b, f"python3 {GUEST}/packet_sink.py {interface(b)} {count}", "/tmp/gsink.json")
+        _wait_for(b, "/tmp/gsink.json", "listening")
+        out = last_json(ok(a, f"nmgen tx -i netmap:{eth} -n {count} -r 5000", 120))
+        got = _finished(b, "/tmp/gsink.json")
+        assert out["packets"] == count and got["unique"] == count, (out, got)
+        assert f"generic {eth}" in ok(a, "cat /proc/net/netmap")
+        assert re.search(rf"netmap: {eth}: generic adapter", a.kernel_log())
+    finally:
+        ok(a, f"echo 0 > {admode}")
     _released(a)
 
 

@@ -89,6 +89,16 @@ void nm_stack_show(struct seq_file *m, struct nm_port *port);
 int nm_stack_init(void);
 void nm_stack_exit(void);
 
+/* nm_generic.c */
+bool nm_generic_only(void);
+bool nm_generic_allowed(void);
+bool nm_port_is_generic(const struct nm_port *port);
+int nm_generic_lookup(const char *name, struct nm_port **portp);
+void nm_generic_show_all(struct seq_file *m,
+			 void (*show)(struct seq_file *m, struct nm_port *port));
+int nm_generic_init(void);
+void nm_generic_exit(void);
+
 /* nm_host.c */
 int nm_host_txsync(struct nm_kring *kring);
 int nm_host_rxsync(struct nm_kring *kring);

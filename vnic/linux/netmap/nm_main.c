@@ -677,7 +677,11 @@ static int nm_lookup_stack(const char *ifname, struct nm_port **portp)
 	return 0;
 }
 
-/* ENXIO for no interface, EOPNOTSUPP for one without a native adapter */
+/*
+ * The native port of @name, else (admode 0) or always (admode 2) its generic
+ * port; ENXIO for no interface, EOPNOTSUPP for one without a native adapter
+ * under admode 1.
+ */
 static int nm_lookup(const char *name, struct nm_port **portp)
 {
 	struct net_device *dev;
@@ -690,14 +694,19 @@ static int nm_lookup(const char *name, struct nm_port **portp)
 				    name);
 		return -EOPNOTSUPP;
 	}
-	*portp = nm_port_find(name);
-	if (*portp)
-		return 0;
+	if (!nm_generic_only()) {
+		*portp = nm_port_find(name);
+		if (*portp)
+			return 0;
+	}
+	if (nm_generic_allowed())
+		return nm_generic_lookup(name, portp);
 	dev = dev_get_by_name(current->nsproxy->net_ns, name);
 	if (!dev)
 		return -ENXIO;
 	dev_put(dev);
-	pr_info_ratelimited(NM_PFX "%s has no native netmap adapter\n", name);
+	pr_info_ratelimited(NM_PFX "%s has no native netmap adapter (admode=1)\n",
+			    name);
 	return -EOPNOTSUPP;
 }
 
@@ -715,6 +724,10 @@ static int nm_ring_range(struct nm_port *port, u32 mode, u16 ringid,
 	if (port->stack_port && mode != NR_REG_ALL_NIC &&
 	    mode != NR_REG_ONE_NIC && mode != NR_REG_NULL)
 		return -EINVAL;
+	/* a generic port's would need the driver's help (nm_generic.c) */
+	if (nm_port_is_generic(port) && mode != NR_REG_ALL_NIC &&
+	    mode != NR_REG_ONE_NIC && mode != NR_REG_NULL)
+		return -EOPNOTSUPP;
 	for (d = NM_TX; d < NM_DIRS; d++) {
 		u32 n = port->kring_count[d];
 
@@ -1362,6 +1375,7 @@ static int nm_proc_show(struct seq_file *m, void *v)
 		mutex_unlock(&port->lock);
 	}
 	mutex_unlock(&nm_ports_lock);
+	nm_generic_show_all(m, nm_show_port);
 	return 0;
 }
 
@@ -1376,19 +1390,24 @@ static int __init nm_init(void)
 	err = nm_stack_init();
 	if (err)
 		return err;
-	err = misc_register(&nm_miscdev);
+	err = nm_generic_init();
 	if (err)
 		goto err_stack;
+	err = misc_register(&nm_miscdev);
+	if (err)
+		goto err_generic;
 	if (!proc_create_single("netmap", 0444, init_net.proc_net,
 				nm_proc_show)) {
 		misc_deregister(&nm_miscdev);
 		err = -ENOMEM;
-		goto err_stack;
+		goto err_generic;
 	}
 	pr_info(NM_PFX "API %d, /dev/netmap, region of %llu KiB when in use\n",
 		NETMAP_API, pools.nr_memsize >> 10);
 	return 0;
 
+err_generic:
+	nm_generic_exit();
 err_stack:
 	nm_stack_exit();
 	return err;
@@ -1398,6 +1417,7 @@ static void __exit nm_exit(void)
 {
 	remove_proc_entry("netmap", init_net.proc_net);
 	misc_deregister(&nm_miscdev);
+	nm_generic_exit();
 	nm_stack_exit();
 }
 
@@ -1405,5 +1425,5 @@ module_init(nm_init);
 module_exit(nm_exit);
 
 MODULE_AUTHOR("ringlab");
-MODULE_DESCRIPTION("ringlab's netmap: the netmap API for native adapters");
+MODULE_DESCRIPTION("ringlab's netmap: the netmap API, native and generic adapters");
 MODULE_LICENSE("GPL");
