@@ -140,6 +140,15 @@ static int vnic_up(struct vnic_adapter *adapter)
 	for (i = 0; i < adapter->num_qp; i++)
 		napi_enable(&adapter->q_vectors[i].napi);
 	vnic_irq_enable(adapter);
+	/*
+	 * Frames the device wrote before vnic_configure_irq routed their queue
+	 * to a vector raised no interrupt (a link with flow control delivers
+	 * a whole ring's worth the moment RDT moves): poll every queue once.
+	 */
+	local_bh_disable();
+	for (i = 0; i < adapter->num_qp; i++)
+		napi_schedule(&adapter->q_vectors[i].napi);
+	local_bh_enable();
 
 	netif_tx_start_all_queues(netdev);
 	vnic_check_link(adapter);
