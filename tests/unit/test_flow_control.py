@@ -14,7 +14,7 @@ from lab.topology import chain, wired
 from tests.unit.conftest import StubDevice
 from vnic.model import spec
 from vnic.model.control import ControlServer
-from vnic.model.device import Vnic
+from vnic.model.device import Vnic, rss_hash
 from vnic.model.loop import EventLoop
 from vnic.model.memory import FakeMemory
 from vnic.model.testing import MiniDriver
@@ -148,19 +148,30 @@ def test_multi_buffer_frames_are_held_by_the_descriptors_they_need() -> None:
     rig.close()
 
 
-def test_with_rss_the_fullest_queue_in_the_redirection_table_decides() -> None:
-    rig = Rig(LinkParams(flow_control=True))  # queue 0: RING slots
+def flows(n: int) -> list[bytes]:
+    """IPv4-looking frames of ``n`` different source addresses: RSS spreads them."""
+    head = MAC + bytes.fromhex("020000000001") + b"\x08\x00" + bytes(12)
+    return [head + i.to_bytes(4, "big") + bytes(28) for i in range(n)]
+
+
+def test_with_rss_each_frame_needs_room_in_the_queue_its_hash_picks() -> None:
+    rig = Rig(LinkParams(flow_control=True))  # queue 0: RING - 1 armed
     rig.drv.setup_rx(1, 16)  # queue 1: 15 armed
     for i in range(spec.RETA.count):
         rig.drv.wr(spec.RETA.at(i), 0x01010101)  # every hash to queue 1
     rig.drv.wr(spec.MRQC.at(), spec.MRQC.mask("RSSEN"))
-    assert rig.dev.rx_room(numbered(40)) == 15  # queue 0's room does not count
+    assert rig.dev.rx_room(flows(40)) == 15  # queue 0's room does not count
     for i in range(0, spec.RETA.count, 2):
-        rig.drv.wr(spec.RETA.at(i), 0)  # now both queues: the fuller one decides
-    assert rig.dev.rx_room(numbered(40)) == 15
+        rig.drv.wr(spec.RETA.at(i), 0)  # RETA entries 0-3, 8-11, ...: queue 0
+    frames = flows(40)
+    queue = [1 if (rss_hash(f) & 127) // 4 % 2 else 0 for f in frames]
+    assert 0 < queue.count(1) < 40  # both queues get some
+    # the 16th frame for queue 1 is the first that finds no room: it stops the rest
+    sixteenth = [i for i, q in enumerate(queue) if q == 1][15] if queue.count(1) > 15 else 40
+    assert rig.dev.rx_room(frames) == sixteenth
     for i in range(spec.RETA.count):
-        rig.drv.wr(spec.RETA.at(i), 0)  # queue 0 only
-    assert rig.dev.rx_room(numbered(40)) == 40
+        rig.drv.wr(spec.RETA.at(i), 0)  # queue 0 only: queue 1 being short does not matter
+    assert rig.dev.rx_room(flows(40)) == 40
     rig.close()
 
 

@@ -250,15 +250,29 @@ class Vnic:
         dropping one for want of a free descriptor: what the wire's flow control asks
         before it delivers. Changes nothing. All of them while :meth:`receive` drops every
         frame for another reason (loopback, RX off, link down, bus mastering off): those are
-        not waited for; with RSS the fullest queue decides, as one full packet buffer pauses
-        a whole link. Frames the filters would drop count as if they went into the ring."""
+        not waited for. With RSS each frame needs room in the queue its hash picks, and the
+        first that finds none stops the rest, as the head of the 82599's packet buffer
+        does. Frames the filters would drop count as if they went into the ring."""
         n = len(frames)
         if not n or self._loopback or not self._rx_on:
             return n
-        rings = [self.rx[q] for q in set(self._reta)] if self._rss else [self.rx[0]]
-        for ring in rings:
-            if ring.enabled:
-                n = min(n, ring.room(frames, self._rx_max))
+        rx_max = self._rx_max
+        if not self._rss:
+            ring = self.rx[0]
+            return ring.room(frames, rx_max) if ring.enabled else n
+        rings = {q: self.rx[q] for q in set(self._reta) if self.rx[q].enabled}
+        if all(r.free >= n and rx_max <= r.bufsize for r in rings.values()):
+            return n  # room for all, whichever queue each goes to
+        free = {q: r.free for q, r in rings.items()}
+        reta = self._reta
+        for i, frame in enumerate(frames):
+            q = reta[rss_hash(frame) & 127]
+            if q not in free:
+                continue  # its queue is off: dropped, not waited for
+            need = rings[q].needs(len(frame), rx_max)
+            if need > free[q]:
+                return i
+            free[q] -= need
         return n
 
     def service(self, budget: int = 512) -> bool:
@@ -343,6 +357,8 @@ class Vnic:
         for ring in self.rx[: self.num_queues]:
             out[f"rxq{ring.qid}_frames"] = ring.frames
             out[f"rxq{ring.qid}_bytes"] = ring.bytes
+            # descriptors the device may fill now (flow control waits while it is 0)
+            out[f"rxq{ring.qid}_free"] = ring.free if ring.enabled and ring.count else 0
         for tring in self.tx[: self.num_queues]:
             out[f"txq{tring.qid}_frames"] = tring.frames
             out[f"txq{tring.qid}_bytes"] = tring.bytes

@@ -81,26 +81,30 @@ class RxRing(Ring):
         self.bufsize = 2048
         self.legacy = True  # SRRCTL resets to DESCTYPE = LEGACY
 
+    @property
+    def free(self) -> int:
+        """Descriptors the driver gave the device and it has not filled: ``[head, tail)``."""
+        return (self.tail - self.head) % self.count
+
+    def needs(self, length: int, rx_max: int) -> int:
+        """Descriptors a frame of ``length`` bytes takes: ceil(length / bufsize), as
+        ``engines.rx_run`` writes it; 0 for one the device drops whatever the ring holds
+        (longer than ``rx_max``, the longest frame it takes, or than the whole ring)."""
+        need = -(-length // self.bufsize)
+        return need if length <= rx_max and need < self.count else 0
+
     def room(self, frames: list[bytes], rx_max: int) -> int:
-        """How many of ``frames``, from the first, find free descriptors in ``[head, tail)``
-        now. A frame takes ceil(length / bufsize) of them, as ``engines.rx_run`` writes it,
-        so while ``rx_max`` (the longest frame the device takes; longer ones it drops) fits
-        one buffer, the lengths do not matter. A frame that needs more descriptors than the
-        ring has never fits and is not waited for (the device drops it)."""
-        free = (self.tail - self.head) % self.count
-        bufsize = self.bufsize
-        if rx_max <= bufsize:  # one descriptor each, at most
+        """How many of ``frames``, from the first, find free descriptors now. While
+        ``rx_max`` fits one buffer every frame takes one, and the lengths do not matter."""
+        free = self.free
+        if rx_max <= self.bufsize:
             return min(len(frames), free)
-        n = 0
-        for frame in frames:
-            length = len(frame)
-            need = -(-length // bufsize) if length <= rx_max else 0
-            if need < self.count:
-                if need > free:
-                    break
-                free -= need
-            n += 1
-        return n
+        for n, frame in enumerate(frames):
+            need = self.needs(len(frame), rx_max)
+            if need > free:
+                return n
+            free -= need
+        return len(frames)
 
 
 #: Offload contexts a TX queue stores (context descriptor IDX 0..1, as on the 82599).
