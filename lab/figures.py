@@ -366,6 +366,38 @@ RR_SERVERS = {
 }
 
 
+def wire_state(lab: Lab) -> str:
+    """Each link direction's flow-control state and each port's RX drops, for messages."""
+    if lab.fabric is None:
+        return "no vNIC wire"
+    stats = lab.fabric.stats()["stats"]
+    keys = ("delivered", "held", "paused", "pause_drops", "pause_events", "down_drops")
+    parts = [
+        f"{name}: " + " ".join(f"{k}={counters.get(k)}" for k in keys)
+        for link in stats["links"].values()
+        for name, counters in link["directions"].items()
+    ]
+    for name, port in stats["ports"].items():
+        device = port.get("device", {})
+        parts.append(
+            f"port {name}: rx_frames={device.get('rx_frames')} "
+            f"rx_drop_no_desc={device.get('rx_drop_no_desc')} "
+            f"rx_drop_disabled={device.get('rx_drop_disabled')} "
+            f"interrupts={device.get('interrupts')} doorbells={device.get('doorbells')} "
+            + " ".join(f"{k}={v}" for k, v in device.items() if k.endswith("_free"))
+        )
+    return "the wire: " + "; ".join(parts)
+
+
+def reachable(vm: Vm, address: str, timeout: float) -> bool:
+    """Whether ``vm`` gets an answer to a ping of ``address`` within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if vm.run(f"ping -c1 -W2 {address}", timeout=30).status == 0:
+            return True
+    return False
+
+
 @dataclass
 class RrRun:
     """One server under exercise 01's load (rr_load in a: CONNS closed loops, every answer
@@ -392,6 +424,13 @@ def rr_run(lab: Lab, server: str, size: int = 32, conns: int = 16, requests: int
             raise RuntimeError(f"{server} did not start in b:\n{b.run(f'cat {log}').output}")
         time.sleep(0.3)
     host = (b.spec.ip or "").split("/")[0]
+    # The guests' neighbour entries may have failed while an earlier measurement had the
+    # interfaces in netmap mode: resolve again before the clock starts.
+    if not reachable(a, host, 20):
+        raise RuntimeError(
+            f"{server}: a cannot reach b ({host}) before the load; a's neighbours: "
+            f"{a.run('ip neigh').output.strip()!r}; {wire_state(lab)}"
+        )
     load = a.run(f"rr_load -s {host}:{RR_PORT} -c {conns} -n {requests} -r {size}", timeout=900)
     b.run(f"pkill -TERM -f '^{cmd}'")  # the server itself: syscount's shell then reports
     while "@@syscalls" not in (text := b.run(f"cat {log}").output):
