@@ -20,6 +20,7 @@
 #include <linux/pci.h>
 #include <linux/rtnetlink.h>
 
+#include "netmap_kern.h"
 #include "vnic.h"
 
 static unsigned int queues = VNIC_DEFAULT_QUEUES;
@@ -143,11 +144,17 @@ static int vnic_up(struct vnic_adapter *adapter)
 	/*
 	 * Frames the device wrote before vnic_configure_irq routed their queue
 	 * to a vector raised no interrupt (a link with flow control delivers
-	 * a whole ring's worth the moment RDT moves): poll every queue once.
+	 * a whole ring's worth the moment RDT moves): look at every queue once,
+	 * with NAPI, or in netmap mode by waking the program's poll() (NAPI
+	 * must not touch netmap's rings).
 	 */
 	local_bh_disable();
-	for (i = 0; i < adapter->num_qp; i++)
-		napi_schedule(&adapter->q_vectors[i].napi);
+	for (i = 0; i < adapter->num_qp; i++) {
+		if (adapter->netmap)
+			nm_port_irq(adapter->nm_port, i);
+		else
+			napi_schedule(&adapter->q_vectors[i].napi);
+	}
 	local_bh_enable();
 
 	netif_tx_start_all_queues(netdev);
