@@ -544,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (ProvisionError, VmError, ExerciseError, StarterError, FileExistsError) as error:
-        err.print(f"[red]error:[/] {error}")
+        err.print(f"[red]error:[/] {escape(str(error))}")
         return 1
     except KeyboardInterrupt:
         err.print("interrupted; everything was stopped")

@@ -85,3 +85,21 @@ def test_up_fails_when_the_lab_fails(
     monkeypatch.setattr(supervisor, "start_detached", lambda *a, **k: {"ok": False, "error": error})
     assert cli.main(["up", "--wired", "a", "b"]) == 1
     assert "cannot load module a" in capsys.readouterr().err
+
+
+def test_an_error_that_reads_as_markup_is_shown_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A compiler's message quoting [/usr/src/...Makefile.build:234: x.o] must not crash rich."""
+    from images.progress import ProvisionError
+
+    message = (
+        "command failed: make[2]: *** [/usr/src/linux/scripts/Makefile.build:234: a.o] Error 1"
+    )
+
+    def fail(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise ProvisionError(message)
+
+    monkeypatch.setattr(supervisor, "start_detached", fail)
+    assert cli.main(["up", "a"]) == 1
+    assert message in capsys.readouterr().err.replace("\n", "")
