@@ -20,7 +20,6 @@
 #include <linux/pci.h>
 #include <linux/rtnetlink.h>
 
-#include "netmap_kern.h"
 #include "vnic.h"
 
 static unsigned int queues = VNIC_DEFAULT_QUEUES;
@@ -144,18 +143,16 @@ static int vnic_up(struct vnic_adapter *adapter)
 	/*
 	 * Frames the device wrote before vnic_configure_irq routed their queue
 	 * to a vector raised no interrupt (a link with flow control delivers
-	 * a whole ring's worth the moment RDT moves): look at every queue once,
-	 * with NAPI, or in netmap mode by waking the program's poll() (NAPI
-	 * must not touch netmap's rings).
+	 * a whole ring's worth the moment RDT moves): NAPI looks at every queue
+	 * once.  Not in netmap mode: NAPI must not touch netmap's rings, and a
+	 * program finds what its rings hold at its first sync.
 	 */
-	local_bh_disable();
-	for (i = 0; i < adapter->num_qp; i++) {
-		if (adapter->netmap)
-			nm_port_irq(adapter->nm_port, i);
-		else
+	if (!adapter->netmap) {
+		local_bh_disable();
+		for (i = 0; i < adapter->num_qp; i++)
 			napi_schedule(&adapter->q_vectors[i].napi);
+		local_bh_enable();
 	}
-	local_bh_enable();
 
 	netif_tx_start_all_queues(netdev);
 	vnic_check_link(adapter);
