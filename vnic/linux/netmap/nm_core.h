@@ -102,5 +102,6 @@ void nm_generic_exit(void);
 /* nm_host.c */
 int nm_host_txsync(struct nm_kring *kring);
 int nm_host_rxsync(struct nm_kring *kring);
+void nm_rxq_fill(struct nm_kring *kring, struct sk_buff_head *q, u64 *drops);
 
 #endif /* _NM_CORE_H_ */

@@ -124,28 +124,9 @@ static rx_handler_result_t nm_generic_rx(struct sk_buff **pskb)
 
 static int nm_generic_rxsync(struct nm_kring *kring, unsigned int flags)
 {
-	struct netmap_ring *ring = kring->ring;
 	struct nm_generic *gen = nm_gen(kring);
-	u32 i = kring->hwtail;
 
-	kring->hwcur = kring->rhead;	/* given back: nothing to do, we copy */
-	while (nm_next(kring, i) != kring->hwcur) {
-		struct netmap_slot *slot = &ring->slot[i];
-		struct sk_buff *skb = skb_dequeue(&gen->rxq);
-
-		if (!skb)
-			break;
-		if (skb_copy_bits(skb, 0, nm_slot_addr(kring, slot), skb->len)) {
-			gen->rx_drops++;
-			kfree_skb(skb);
-			continue;
-		}
-		slot->len = skb->len;
-		slot->flags = 0;
-		consume_skb(skb);
-		i = nm_next(kring, i);
-	}
-	kring->hwtail = i;
+	nm_rxq_fill(kring, &gen->rxq, &gen->rx_drops);
 	return 0;
 }
 

@@ -41,23 +41,29 @@ netdev_tx_t nm_host_xmit(struct nm_port *port, struct sk_buff *skb)
 }
 EXPORT_SYMBOL_GPL(nm_host_xmit);
 
-/* host RX: slots given back need nothing; queued frames fill free slots */
-int nm_host_rxsync(struct nm_kring *kring)
+/**
+ * nm_rxq_fill - copy queued frames into an RX kring's free slots
+ * @kring: the ring; its slots from hwtail up to the one before hwcur are free
+ * @q: the frames, consumed as they are copied
+ * @drops: counts a frame that cannot be copied
+ *
+ * Slots given back need nothing (the frames were copied).  Shared by the
+ * host RX ring and the generic adapter's RX ring.
+ */
+void nm_rxq_fill(struct nm_kring *kring, struct sk_buff_head *q, u64 *drops)
 {
 	struct netmap_ring *ring = kring->ring;
-	struct nm_port *port = kring->port;
 	u32 i = kring->hwtail;
 
 	kring->hwcur = kring->rhead;
-	/* free slots: from hwtail up to the one before hwcur */
 	while (nm_next(kring, i) != kring->hwcur) {
 		struct netmap_slot *slot = &ring->slot[i];
-		struct sk_buff *skb = skb_dequeue(&port->host_rxq);
+		struct sk_buff *skb = skb_dequeue(q);
 
 		if (!skb)
 			break;
 		if (skb_copy_bits(skb, 0, nm_slot_addr(kring, slot), skb->len)) {
-			port->host_drops++;
+			(*drops)++;
 			dev_kfree_skb_any(skb);
 			continue;
 		}
@@ -67,6 +73,14 @@ int nm_host_rxsync(struct nm_kring *kring)
 		i = nm_next(kring, i);
 	}
 	kring->hwtail = i;
+}
+
+/* host RX: the frames the stack sent while the port is in netmap mode */
+int nm_host_rxsync(struct nm_kring *kring)
+{
+	struct nm_port *port = kring->port;
+
+	nm_rxq_fill(kring, &port->host_rxq, &port->host_drops);
 	return 0;
 }
 
