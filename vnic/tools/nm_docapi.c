@@ -10,7 +10,8 @@
  * NETMAP_BUF, nm_inject, nm_nextpkt, ioctl(NIOCTXSYNC), poll -- build
  * against <net/netmap_user.h> unchanged and work on ringlab's netmap.ko?
  * So nothing here is ringlab-specific.  Frames are broadcast, ethertype
- * 0x88b5, with a 32-bit sequence number after the header.
+ * 0x88b5, with a 64-bit big-endian sequence number after the header: the
+ * layout nmgen uses, so that "nmgen rx" can check order and loss.
  *
  * tx fills the first half of the frames into the slots by hand and the
  * second half with nm_inject(), to exercise both ways.  One line goes to
@@ -20,6 +21,7 @@
 #include <net/netmap_user.h>
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <time.h>
 
 #define FRAME_LEN	60
@@ -28,13 +30,13 @@
 static void make_frame(unsigned char *frame, unsigned int seq)
 {
 	uint16_t type = htons(ETHERTYPE);
-	uint32_t nseq = htonl(seq);
+	uint64_t nseq = htobe64(seq);
 
 	memset(frame, 0, FRAME_LEN);
 	memset(frame, 0xff, 6);			/* to everyone */
 	frame[6] = 0x02;			/* from a local address */
 	memcpy(frame + 12, &type, 2);
-	memcpy(frame + 14, &nseq, 4);
+	memcpy(frame + 14, &nseq, sizeof(nseq));
 }
 
 static int do_tx(struct nm_desc *d, unsigned int count)
