@@ -27,8 +27,8 @@ class FabricError(RuntimeError):
 
 
 class FabricProcess:
-    def __init__(self, wire: dict[str, Any], sockets: Path, logs: Path) -> None:
-        self.wire = wire
+    def __init__(self, network: dict[str, Any], sockets: Path, logs: Path) -> None:
+        self.network = network
         self.dir = sockets
         self.logs = logs
         self.process: subprocess.Popen[bytes] | None = None
@@ -38,7 +38,7 @@ class FabricProcess:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         topology = self.logs / "topology.json"
-        topology.write_text(json.dumps(self.wire, indent=2) + "\n")
+        topology.write_text(json.dumps(self.network, indent=2) + "\n")
         with open(self.logs / "fabric.log", "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "vnic", "serve", str(topology), "--run-dir", str(self.dir)],

@@ -3,9 +3,10 @@
 A topology is pure data (like Mininet's ``Topo``); :class:`lab.vm.Lab` makes it
 live.  Guests get addresses from the benchmarking range 198.18.0.0/15: lab
 traffic never leaves the lab, because the vNIC fabric is not bridged to the
-host's network.  ``wire`` is the fabric's own topology (see
-:mod:`vnic.model.topology`): the vNIC ports the guests plug into and the links,
-switches and host endpoints between them.
+host's network.  ``network`` describes the vNIC network, as the fabric process
+reads it (:mod:`vnic.model.topology` makes it live as a ``Network``): the vNIC
+ports the guests plug into and the links (:mod:`vnic.model.wire`), switches and
+host endpoints between them.
 
 A guest has one NIC per vNIC port it plugs into (:class:`NicSpec`): the guests of
 :func:`wired` have one each, the middleboxes of :func:`chain` have two.  NIC
@@ -63,7 +64,7 @@ class NicSpec:
     addresses, if any: a forwarder's NICs have none, they only carry frames through.
     """
 
-    #: The vNIC port (a key of the wire's "ports") this NIC plugs into; for an anchor NIC
+    #: The vNIC port (a key of the network's "ports") this NIC plugs into; for an anchor NIC
     #: the name of its end of QEMU's cable.
     port: str
     mac: str
@@ -124,7 +125,7 @@ class VmSpec:
 class Topology:
     vms: list[VmSpec]
     run: RunDir
-    wire: dict[str, Any] | None = None
+    network: dict[str, Any] | None = None
 
 
 def guest_spec(
@@ -181,14 +182,14 @@ def wired(
         vm.nics = [_nic(vm.name, index, addressed=True)]
         ports[vm.name] = {"mac": vm.nics[0].mac, "guest": vm.name}
     host_names = hosts or []
-    wire: dict[str, Any] = {"ports": ports, "hosts": {h: {} for h in host_names}}
+    network: dict[str, Any] = {"ports": ports, "hosts": {h: {} for h in host_names}}
     ends = [*ports, *host_names]
     if len(ends) == 2:
-        wire["links"] = [_link(ends, link, run, flow_control)]
+        network["links"] = [_link(ends, link, run, flow_control)]
     else:
-        wire["switches"] = {"sw0": {}}
-        wire["links"] = [_link([end, "sw0"], link, run, flow_control) for end in ends]
-    topology.wire = wire
+        network["switches"] = {"sw0": {}}
+        network["links"] = [_link([end, "sw0"], link, run, flow_control) for end in ends]
+    topology.network = network
     return topology
 
 
@@ -270,7 +271,7 @@ def chain(
         # The NIC of ``left`` that faces right is its last; the one of ``right`` its first.
         ends = [left.nics[-1].port, right.nics[0].port]
         links.append(_link(ends, link, run, flow_control, name=f"{left.name}-{right.name}"))
-    topology.wire = {"ports": ports, "links": links}
+    topology.network = {"ports": ports, "links": links}
     return topology
 
 

@@ -316,8 +316,8 @@ class Lab:
         # Sockets live in a short path (unix socket paths are limited to 108 bytes).
         self._sockets = Path(tempfile.mkdtemp(prefix=f"ringlab-{os.getpid()}-"))
         self.fabric = (
-            FabricProcess(topology.wire, self._sockets / "fabric", self.run.path / "fabric")
-            if topology.wire
+            FabricProcess(topology.network, self._sockets / "fabric", self.run.path / "fabric")
+            if topology.network
             else None
         )
         self.vms = {

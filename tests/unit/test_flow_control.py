@@ -242,14 +242,14 @@ def test_exercise_labs_have_flow_control_unless_they_study_loss(
 ) -> None:
     monkeypatch.setenv("RINGLAB_RUNS", str(tmp_path / "runs"))
     pair = wired(["a", "b"], RunDir.new("t"))
-    assert pair.wire is not None
-    assert [link["flow_control"] for link in pair.wire["links"]] == [True]
+    assert pair.network is not None
+    assert [link["flow_control"] for link in pair.network["links"]] == [True]
     three = wired(["a", "b", "c"], RunDir.new("t"), link={"flow_control": False})
-    assert three.wire is not None
-    assert {link["flow_control"] for link in three.wire["links"]} == {False}
+    assert three.network is not None
+    assert {link["flow_control"] for link in three.network["links"]} == {False}
     row = chain(["a", "f", "b"], RunDir.new("t"), flow_control=False)
-    assert row.wire is not None
-    assert {link["flow_control"] for link in row.wire["links"]} == {False}
+    assert row.network is not None
+    assert {link["flow_control"] for link in row.network["links"]} == {False}
     assert find_exercise("01-sockets").flow_control is True
     assert find_exercise("03-stackmap").flow_control is True
     # exercise 02 counts the frames a slow receiver loses for want of a free RX slot

@@ -26,7 +26,7 @@ def test_a_chain_puts_m_between_a_and_b(tmp_path: Path, monkeypatch: pytest.Monk
     lab = GradingLab(netmap, platform=None, run=run, submission=tmp_path)  # type: ignore[arg-type]
     topology = lab.topology()
     assert [[nic.port for nic in vm.nics] for vm in topology.vms] == [["a"], ["m.a", "m.b"], ["b"]]
-    assert {link["name"] for link in topology.wire["links"]} == {"a-m", "m-b"}
+    assert {link["name"] for link in topology.network["links"]} == {"a-m", "m-b"}
 
 
 @pytest.mark.parametrize(

@@ -156,22 +156,22 @@ def test_runs_are_pruned_to_the_newest(tmp_path: Path) -> None:
 def test_guests_without_ports_have_no_nic_settings() -> None:
     topology = default_specs(["a"], RunDir.new("t"))
     vm = topology.vms[0]
-    assert vm.mac is None and vm.ip is None and topology.wire is None
+    assert vm.mac is None and vm.ip is None and topology.network is None
     assert vm.share("output").is_dir()
     assert [s.tag for s in vm.shares if s.readonly] == ["project"]
 
 
 def test_wired_lab_uses_the_benchmarking_range_and_a_switch_beyond_two() -> None:
     two = wired(["a", "b"], RunDir.new("t"), link={"drop": 0.1, "pcap": "ab.pcap"})
-    assert two.wire is not None
+    assert two.network is not None
     assert [vm.ip for vm in two.vms] == ["198.18.0.1/15", "198.18.0.2/15"]
-    (link,) = two.wire["links"]
+    (link,) = two.network["links"]
     assert link["ends"] == ["a", "b"] and link["drop"] == 0.1
     assert Path(link["pcap"]).is_absolute()  # pcaps go to the run's logs, not the socket dir
     three = wired(["a", "b"], RunDir.new("t"), hosts=["h"])
-    assert three.wire is not None
-    assert three.wire["switches"] == {"sw0": {}}
-    assert {tuple(link["ends"]) for link in three.wire["links"]} == {
+    assert three.network is not None
+    assert three.network["switches"] == {"sw0": {}}
+    assert {tuple(link["ends"]) for link in three.network["links"]} == {
         ("a", "sw0"),
         ("b", "sw0"),
         ("h", "sw0"),

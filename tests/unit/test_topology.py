@@ -49,13 +49,13 @@ def test_a_chain_gives_the_middlebox_one_nic_per_neighbour(afb: Topology) -> Non
     assert [nic.port for nic in f.nics] == ["f.a", "f.b"]
     assert [nic.port for nic in b.nics] == ["b"]
     assert all(vm.modules == ["vnic"] for vm in afb.vms)
-    assert afb.wire is not None
-    assert [(link["name"], link["ends"]) for link in afb.wire["links"]] == [
+    assert afb.network is not None
+    assert [(link["name"], link["ends"]) for link in afb.network["links"]] == [
         ("a-f", ["a", "f.a"]),
         ("f-b", ["f.b", "b"]),
     ]
     # every NIC is a vNIC port of the wire, with the MAC the guest will look for and its guest
-    assert afb.wire["ports"] == {
+    assert afb.network["ports"] == {
         nic.port: {"mac": nic.mac, "guest": vm.name} for vm in afb.vms for nic in vm.nics
     }
 
@@ -91,8 +91,8 @@ def test_the_middlebox_can_be_addressed_too() -> None:
 def test_longer_chains_and_their_captures() -> None:
     topology = chain(["a", "f", "g", "b"], RunDir.new("t"), link={"pcap": "wire.pcap"})
     assert [len(vm.nics) for vm in topology.vms] == [1, 2, 2, 1]
-    assert topology.wire is not None
-    links = topology.wire["links"]
+    assert topology.network is not None
+    links = topology.network["links"]
     assert [link["ends"] for link in links] == [["a", "f.a"], ["f.g", "g.f"], ["g.b", "b"]]
     pcaps = [Path(link["pcap"]).name for link in links]
     assert pcaps == ["wire-a-f.pcap", "wire-f-g.pcap", "wire-g-b.pcap"]
@@ -108,9 +108,9 @@ def _stub_port(name: str, settings: dict[str, Any], loop: EventLoop, path: str) 
 def test_the_network_builds_a_chain_and_links_a_to_fs_first_nic(
     afb: Topology, tmp_path: Path
 ) -> None:
-    assert afb.wire is not None
-    load_topology(afb.wire)  # what the fabric process checks first
-    network = Network.build(afb.wire, tmp_path / "fabric", device_factory=_stub_port)
+    assert afb.network is not None
+    load_topology(afb.network)  # what the fabric process checks first
+    network = Network.build(afb.network, tmp_path / "fabric", device_factory=_stub_port)
     try:
         described = network.describe()["ports"]
         assert set(described) == {"a", "f.a", "f.b", "b"}  # one vfio-user socket each
@@ -163,8 +163,8 @@ def test_a_single_nic_guest_keeps_the_plain_kernel_line(tmp_path: Path) -> None:
 
 def test_every_port_names_its_guest() -> None:
     pair = wired(["a", "b", "c"], RunDir.new("t"))
-    assert pair.wire is not None
-    assert {name: port["guest"] for name, port in pair.wire["ports"].items()} == {
+    assert pair.network is not None
+    assert {name: port["guest"] for name, port in pair.network["ports"].items()} == {
         "a": "a",
         "b": "b",
         "c": "c",
@@ -182,9 +182,9 @@ def _vnic(network: Network, port: str) -> Vnic:
 def test_the_ports_of_a_guest_share_one_record_of_rx_dma(tmp_path: Path) -> None:
     """The devices of the middlebox map one guest RAM: one record (lab counter tx_zero_copy)
     for f.a and f.b, none for the single-port guests, whose fast paths stay unchanged."""
-    wire = chain(["a", "f", "g", "b"], RunDir.new("t")).wire
-    assert wire is not None
-    network = Network.build(wire, tmp_path / "fabric")  # the real devices, vfio-user and all
+    description = chain(["a", "f", "g", "b"], RunDir.new("t")).network
+    assert description is not None
+    network = Network.build(description, tmp_path / "fabric")  # the real devices, vfio-user and all
     try:
         fa, fg, gf, gb = (_vnic(network, p) for p in ("f.a", "f.g", "g.f", "g.b"))
         assert fa.zero_copy is not None and fa.zero_copy is fg.zero_copy
@@ -209,7 +209,7 @@ def test_an_anchor_lab_cables_qemus_own_nics_back_to_back(
     nic: str, driver: str, tmp_path: Path
 ) -> None:
     pair = wired(["a", "b"], RunDir.new("t"), modules=["vnic"], nic=nic)
-    assert pair.wire is None  # no fabric: QEMU carries the frames
+    assert pair.network is None  # no fabric: QEMU carries the frames
     vnic_pair = wired(["a", "b"], RunDir.new("t"))
     for vm, twin in zip(pair.vms, vnic_pair.vms, strict=True):
         assert vm.modules == ["vnic", driver]
