@@ -54,7 +54,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     table.add_row("guest image", f"kernel {image['kernel']}" if image["built"] else "not built")
     table.add_row("accelerator", f"{facts['accel']['use']} ({facts['accel']['why']})")
     root = Path(facts["cache"])
-    table.add_row("cache", f"{root} ({du(root) / 1e6:.0f} MB)" if root.is_dir() else str(root))
+    size = f" ({facts['cache_bytes'] / 1e6:.0f} MB)" if root.is_dir() else ""
+    table.add_row("cache", f"{root}{size}")
     out.print(table)
     return 0 if q.get("usable") and image["built"] else 1
 
@@ -398,7 +399,8 @@ def cmd_starter(args: argparse.Namespace) -> int:
         starter.copy_starter(exercise, args.into)
         out.print(f"your working copy of {exercise.name} is in {args.into}")
         return 0
-    return starter.main([*args.exercise, *(["--check"] if args.check else [])])
+    chosen = [find_exercise(name) for name in args.exercise] or starter.every_exercise()
+    return starter.refresh(chosen, check=args.check)
 
 
 def cmd_exercise(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from images import guest, qemu
-from images.cache import cache_root, remove_stale_temporaries
+from images.cache import cache_root, du, remove_stale_temporaries
 from images.guest import GuestImage
 from images.progress import Steps
 from images.qemu import Qemu
@@ -46,7 +46,7 @@ def ensure() -> Platform:
 def survey() -> dict[str, Any]:
     """What this machine offers, as plain data (``ringlab doctor``; builds nothing): the
     Python, QEMU and whether it has vfio-user-pci, the guest image, the accelerator, the
-    cache and its layers."""
+    cache, its layers and its size."""
     found = qemu.find()
     facts: dict[str, Any] = {"python": sys.version.split()[0], "cache": str(cache_root())}
     if found is None:
@@ -91,4 +91,5 @@ def survey() -> dict[str, Any]:
         if root.is_dir()
         else {}
     )
+    facts["cache_bytes"] = du(root) if root.is_dir() else 0
     return facts

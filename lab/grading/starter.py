@@ -174,15 +174,12 @@ def every_exercise() -> list[Exercise]:
     return all_exercises(EXERCISES) + all_exercises(FIXTURES)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.grading.starter", description=__doc__)
-    parser.add_argument("exercises", nargs="*", help="names or folders (default: all)")
-    parser.add_argument("--check", action="store_true", help="only report stale starters")
-    args = parser.parse_args(argv)
-    chosen = [find_exercise(n) for n in args.exercises] or every_exercise()
+def refresh(exercises: Iterable[Exercise], check: bool = False) -> int:
+    """Rewrite the starters of ``exercises``, or (``check``) only report the stale ones;
+    1 if any is stale."""
     bad = 0
-    for exercise in chosen:
-        if args.check:
+    for exercise in exercises:
+        if check:
             for relative in stale(exercise):
                 print(f"stale: {exercise.starter / relative} (run `make starters`)")
                 bad += 1
@@ -190,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
             written = write(exercise)
             print(f"{exercise.name}: wrote {len(written)} starter files")
     return 1 if bad else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.grading.starter", description=__doc__)
+    parser.add_argument("exercises", nargs="*", help="names or folders (default: all)")
+    parser.add_argument("--check", action="store_true", help="only report stale starters")
+    args = parser.parse_args(argv)
+    return refresh([find_exercise(n) for n in args.exercises] or every_exercise(), args.check)
 
 
 if __name__ == "__main__":

@@ -201,3 +201,14 @@ def test_doctor_json_reports_what_it_found(capsys: pytest.CaptureFixture[str]) -
     facts = json.loads(capsys.readouterr().out)
     assert set(facts) >= {"qemu", "image", "accel", "cache"}
     assert facts["image"]["built"] is False  # the private cache is empty
+
+
+def test_doctor_json_gives_the_cache_size(capsys: pytest.CaptureFixture[str]) -> None:
+    """The size is a fact of the survey, not something the CLI measures itself."""
+    root = cache.cache_root()
+    (root / "qemu" / "x").mkdir(parents=True)
+    (root / "qemu" / "x" / "blob").write_bytes(b"\0" * 12345)
+    cli.main(["doctor", "--json"])
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["cache_bytes"] == 12345
+    assert facts["cache_layers"] == {"qemu": ["x"]}
