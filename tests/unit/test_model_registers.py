@@ -187,6 +187,16 @@ def test_ctrl_rst_self_clears_and_resets_state_but_not_lab_counters() -> None:
     assert d.read_register(spec.AUTOC.at(), 4) == spec.AUTOC.reset
     assert d.read_register(spec.EIMS.at(), 4) == 0
     assert d.counters()["reg_writes"] == 3
+    assert d.counters()["resets"] == 1  # a driver's reset is visible to the grader
+
+
+def test_only_writes_with_a_reset_bit_count_as_resets() -> None:
+    d = dev()
+    d.write_register(spec.CTRL.at(), 4, spec.CTRL.mask("GIO_DIS"))
+    assert d.counters()["resets"] == 0
+    d.write_register(spec.CTRL.at(), 4, spec.CTRL.mask("LNK_RST"))
+    d.write_register(spec.CTRL.at(), 4, spec.CTRL.mask("RST"))
+    assert d.counters()["resets"] == 2
 
 
 def test_ring_base_low_bits_read_zero() -> None:

@@ -682,11 +682,11 @@
 
 /* LABC_LO (ro): Lab counter i, low 32 bits; reading it latches LABC_HI(i). */
 #define VNIC_LABC_LO(i)				(0x18100 + 0x8 * (i))
-#define VNIC_LABC_LO_COUNT			33
+#define VNIC_LABC_LO_COUNT			34
 
 /* LABC_HI (ro): Lab counter i, high 32 bits as latched by LABC_LO(i). */
 #define VNIC_LABC_HI(i)				(0x18104 + 0x8 * (i))
-#define VNIC_LABC_HI_COUNT			33
+#define VNIC_LABC_HI_COUNT			34
 
 /* ---- Lab counters: index, name (for ethtool -S) ---- */
 #define VNIC_LAB_COUNTERS(X) \
@@ -722,8 +722,9 @@
 	X(29, tx_csum_bad_context) \
 	X(30, tx_csum_unsupported) \
 	X(31, rx_drop_loopback) \
-	X(32, dma_blocked)
-#define VNIC_LAB_NUM_COUNTERS			33
+	X(32, dma_blocked) \
+	X(33, resets)
+#define VNIC_LAB_NUM_COUNTERS			34
 
 /* ---- Descriptors ---- */
 

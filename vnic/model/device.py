@@ -568,6 +568,7 @@ class Vnic:
             # RST or LNK_RST: both reset the device, as on the 82599 (LNK_RST also restarts
             # the link, which is back at once here). Instantaneous: both already read 0.
             self.reset()
+            self.lab["resets"] += 1
             return
         self._regs[spec.CTRL.at(0)] = value & ~_CTRL_SELF_CLEAR
 

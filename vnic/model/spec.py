@@ -902,6 +902,7 @@ LAB_COUNTERS: tuple[LabCounter, ...] = (
         "DMA not done, PCI bus mastering off: frames from the wire dropped, TX doorbells and"
         " queued TX work held until it is set again",
     ),
+    LabCounter("resets", "software resets: writes of CTRL with RST or LNK_RST set"),
 )
 LAB_COUNTER_INDEX = {c.name: i for i, c in enumerate(LAB_COUNTERS)}
 
