@@ -5,7 +5,8 @@
 
 The datagram format is the exercise's contract (see the handout): sequence number
 (4 bytes, big-endian), the run's nonce (8 bytes), filler.  The sink prints one JSON
-line with what arrived, counting duplicates and foreign datagrams apart, and the span
+line with what arrived, counting duplicates, foreign datagrams and valid ones that came
+after a higher sequence number (out of order) apart, and the span
 between the kernel's arrival stamps of the first and the last valid datagram: the
 rate the checks report is the one the receiver saw, not what the sender says of itself.
 """
@@ -38,7 +39,8 @@ def sink(port: int, count: int, nonce: bytes, idle: float, first: float) -> dict
     sock.settimeout(first)
     print(json.dumps({"listening": port}), flush=True)
     seen: set[int] = set()
-    received = foreign = duplicates = 0
+    received = foreign = duplicates = out_of_order = 0
+    highest = -1
     started = last = 0.0
     first_arrival = last_arrival = 0.0
     while len(seen) < count:
@@ -61,6 +63,8 @@ def sink(port: int, count: int, nonce: bytes, idle: float, first: float) -> dict
             duplicates += 1
         else:
             seen.add(seq)
+            out_of_order += seq < highest
+            highest = max(highest, seq)
             arrival = kernel_stamp(ancillary) or time.time()  # the same clock
             first_arrival = first_arrival or arrival
             last_arrival = arrival
@@ -69,6 +73,7 @@ def sink(port: int, count: int, nonce: bytes, idle: float, first: float) -> dict
         "valid": len(seen),
         "foreign": foreign,
         "duplicates": duplicates,
+        "out_of_order": out_of_order,
         "seconds": last - started,
         "arrival_seconds": last_arrival - first_arrival,
     }
