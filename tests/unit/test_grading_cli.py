@@ -43,7 +43,7 @@ def test_report_renders_a_saved_grade(tmp_path: Path) -> None:
 def test_unknown_exercise_is_a_clear_error() -> None:
     done = ringlab("grade", "99", "--submission", ".")
     assert done.returncode == 1
-    assert "no exercise '99' (known: 01-sockets, 02-netmap, 03-stackmap)" in done.stderr
+    assert "no exercise '99' (known: 00-rings, 01-sockets, 02-netmap, 03-stackmap)" in done.stderr
 
 
 def test_an_ungradable_submission_is_graded_out_of_every_point(tmp_path: Path) -> None:
