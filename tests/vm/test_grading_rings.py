@@ -8,6 +8,9 @@ Faulty submissions are the solution with one fault written in here
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from lab.grading.model import GradeReport, find_exercise
@@ -16,6 +19,7 @@ from tests.vm import helpers
 from tests.vm.helpers import with_fault
 
 EXERCISE = find_exercise("00-rings")
+ROOT = Path(__file__).resolve().parents[2]
 POINTS = 11
 
 
@@ -77,3 +81,20 @@ def test_a_driver_without_bus_mastering_is_told_so(platform: Platform, tmp_path:
     assert by["one_frame"].status == "failed"
     assert "dma_blocked" in by["one_frame"].output, by["one_frame"].output
     assert by["receive"].status == "passed", by["receive"].output
+
+
+def test_the_exercise_driver_walks_every_step(platform: Platform, tmp_path: Path) -> None:
+    """``ringlab exercise 00-rings`` on a working copy with every step done: four steps,
+    each with its goal from the handout, all passed, in one lab."""
+    work = with_fault(EXERCISE.solution, tmp_path / "work", {})
+    walk = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "exercise", EXERCISE.name, "--workdir", str(work)],
+        capture_output=True, text=True, timeout=400, cwd=ROOT, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    said = walk.stderr  # the walk talks on stderr, as every ringlab command does
+    assert walk.returncode == 0, said[-4000:]
+    for number, title in enumerate(
+        ("reset and identify", "a TX ring", "batching", "an RX ring"), start=1
+    ):
+        assert f"Step {number}: {title}" in said, said[-4000:]
+    assert said.count("booting the lab") == 1

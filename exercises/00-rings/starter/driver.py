@@ -91,10 +91,10 @@ class TxRing:
     def put(self, frame: bytes) -> None:
         """Copy ``frame`` into the buffer of descriptor ``tail``, fill the descriptor and
         move ``tail`` on; the device does not know yet (no doorbell)."""
-        # TODO 3: copy the frame into self.buffers[self.tail], then write the descriptor:
+        # TODO 2: copy the frame into self.buffers[self.tail], then write the descriptor:
         # buffer_addr, cmd_type_len = TX_CMD | length, olinfo_status = length << 14
         # (PAYLEN); then advance self.tail (it wraps at self.size)
-        raise NotImplementedError("TODO 3")
+        raise NotImplementedError("TODO 2")
 
     def doorbell(self) -> None:
         """Hand every filled descriptor to the device: one register write."""
@@ -110,16 +110,16 @@ class TxRing:
 
     def send_one(self, frame: bytes, seconds: float = 5.0) -> None:
         """Send one frame and wait until the device has written it back."""
-        # TODO 4: put the frame, ring the doorbell, then poll the descriptor's DD (in
+        # TODO 2: put the frame, ring the doorbell, then poll the descriptor's DD (in
         # memory, not TDH: a register read is a trap) until the device is done
-        raise NotImplementedError("TODO 4")
+        raise NotImplementedError("TODO 2")
 
     def send_batched(self, frames: list[bytes], batch: int, seconds: float = 30.0) -> int:
         """Send every frame in batches of up to ``batch``, one doorbell per batch,
         reclaiming from write-back only; the number of doorbells rung."""
-        # TODO 5: until every frame is sent: reclaim, put as many frames as the ring has
+        # TODO 3: until every frame is sent: reclaim, put as many frames as the ring has
         # room for (at most batch), ring the doorbell once; then wait until all are done
-        raise NotImplementedError("TODO 5")
+        raise NotImplementedError("TODO 3")
 
 
 class RxRing:
@@ -134,11 +134,11 @@ class RxRing:
         self.ring = mem.alloc(size * spec.DESC_SIZE)
         self.buffers = [mem.alloc(BUFFER, BUFFER) for _ in range(size)]
         self.next = 0
-        # TODO 6: allow DMA; SRRCTL(0): advanced one-buffer descriptors and 2 KiB
+        # TODO 4: allow DMA; SRRCTL(0): advanced one-buffer descriptors and 2 KiB
         # buffers; the ring's base and length; RDH = RDT = 0; RXDCTL.ENABLE (wait for it);
         # arm every descriptor (self.arm), hand all but the last over with one RDT write
         # (the last is armed too: it is the device's as soon as RDT moves on); RXCTRL.RXEN
-        raise NotImplementedError("TODO 6")
+        raise NotImplementedError("TODO 4")
 
     def arm(self, i: int) -> None:
         """Point descriptor ``i`` at its buffer again (hdr_addr 0 clears a stale DD)."""
@@ -150,11 +150,11 @@ class RxRing:
         """Hand each received frame to ``accept`` until it has said yes ``count`` times
         or nothing came for ``idle`` seconds; descriptors go back RX_BATCH at a time, with
         one RDT write.  The number accepted."""
-        # TODO 7: while fewer than count were accepted: if descriptor self.next has DD,
+        # TODO 4: while fewer than count were accepted: if descriptor self.next has DD,
         # read its length, give its frame to accept, re-arm it, move self.next on, and
         # after RX_BATCH of them write RDT once (to the last one processed: it becomes
         # the one descriptor the device must not have); with nothing there, sleep a little
-        raise NotImplementedError("TODO 7")
+        raise NotImplementedError("TODO 4")
 
 
 def main() -> None:
