@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from images.cache import cache_root, du
-from images.progress import ProvisionError
+from images.progress import ProvisionError, Steps
 from lab import provision, supervisor
 from lab.figures import netmap_figures, sockets_figures, stackmap_figures
 from lab.grading.model import ExerciseError
@@ -60,6 +60,32 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if q.get("usable") and image["built"] else 1
 
 
+def _bundle(action: str, file: Path | None) -> int:
+    """``images export FILE`` / ``images import FILE`` (see :mod:`images.bundle`)."""
+    from images import bundle
+
+    if file is None:
+        err.print(f"ringlab images {action} needs a FILE (a .tar.gz bundle)")
+        return 2
+    steps = Steps(cache_root() / "build.log")
+    try:
+        if action == "export":
+            layers = bundle.export(file, steps)
+            keys = ", ".join(f"{layer.kind}/{layer.key}" for layer in layers)
+            out.print(f"exported {keys} to {file} ({file.stat().st_size / 1e6:.0f} MB)")
+            return 0
+        imported = bundle.import_(file, steps)
+    except bundle.BundleError as e:
+        err.print(escape(f"error: {e}"))
+        return 1
+    keys = ", ".join(f"{layer.kind}/{layer.key}" for layer in imported.layers)
+    out.print(f"imported {keys} into {cache_root()}, every file checked")
+    if imported.mismatch:
+        err.print(escape(f"warning: {imported.mismatch}"))
+        return 1
+    return 0
+
+
 def cmd_images(args: argparse.Namespace) -> int:
     """Build, show or remove the provisioned QEMU and guest images."""
     root = cache_root()
@@ -70,6 +96,8 @@ def cmd_images(args: argparse.Namespace) -> int:
             f"(kernel {platform.image.kernel_version})\naccelerator: {platform.accel}"
         )
         return 0
+    if args.action in ("export", "import"):
+        return _bundle(args.action, args.file)
     if args.action == "clean":
         shutil.rmtree(root, ignore_errors=True)
         out.print(f"removed {root}")
@@ -452,7 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
         return command
 
     add("doctor", cmd_doctor).add_argument("--json", action="store_true")
-    add("images", cmd_images).add_argument("action", choices=["build", "status", "clean"])
+    images = add("images", cmd_images)
+    images.add_argument("action", choices=["build", "status", "clean", "export", "import"])
+    images.add_argument("file", nargs="?", type=Path, help="export, import: the bundle (a .tar.gz)")
     add("demo", cmd_demo)
     p = add("up", cmd_up)
     p.add_argument("vms", nargs="*", type=_guest_name, help="guest names (default: a)")
