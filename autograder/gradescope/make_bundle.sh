@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Make the Gradescope autograder zip for one exercise:
-#   autograder/gradescope/make_bundle.sh 01-sockets [HIDDEN_DIR] [OUT.zip]
+#   [IMAGES=ringlab-images.tar.gz] autograder/gradescope/make_bundle.sh 01-sockets [HIDDEN_DIR] [OUT.zip]
 # The zip holds setup.sh, run_autograder, the committed course tree (git archive of
-# HEAD: no local changes, no virtualenv) and the hidden checks, if any.
+# HEAD: no local changes, no virtualenv), the hidden checks, if any, and with IMAGES the
+# images of `ringlab images export` (made from the same commit), which setup.sh imports.
 set -euo pipefail
 
 exercise=$1
@@ -20,7 +21,8 @@ git -C "$root" archive HEAD | tar -x -C "$work/ringlab"
 rm -rf "$work"/ringlab/exercises/*/solution
 echo "$exercise" > "$work/exercise"
 [ -n "$hidden" ] && cp -r "$hidden" "$work/hidden"
+[ -n "${IMAGES:-}" ] && cp "$IMAGES" "$work/images.tar.gz"
 rm -f "$out"
 (cd "$work" && python3 -m zipfile -c "$out" setup.sh run_autograder exercise ringlab \
-	$([ -n "$hidden" ] && echo hidden))
+	$([ -n "$hidden" ] && echo hidden) $([ -n "${IMAGES:-}" ] && echo images.tar.gz))
 echo "$out"

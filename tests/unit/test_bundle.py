@@ -65,7 +65,7 @@ def test_export_before_a_build_says_what_to_run(cache: Path, steps: Steps, tmp_p
 
 
 def rewrite(
-    src: Path, dest: Path, change: dict[str, bytes | None], extra: dict[str, bytes]
+    src: Path, dest: Path, change: dict[str, bytes | None], extra: dict[str, bytes | str]
 ) -> None:
     """A copy of bundle ``src`` with members' contents changed (None: dropped) or added."""
     with tarfile.open(src) as old, tarfile.open(dest, "w:gz") as new:
@@ -79,8 +79,15 @@ def rewrite(
             new.addfile(member, io.BytesIO(data) if data is not None else None)
         for name, data in extra.items():
             info = tarfile.TarInfo(name)
-            info.size = len(data)
-            new.addfile(info, io.BytesIO(data))
+            if data == "char":  # a device node
+                info.type = tarfile.CHRTYPE
+                new.addfile(info)
+            elif isinstance(data, str):  # a symlink to data
+                info.type, info.linkname = tarfile.SYMTYPE, data
+                new.addfile(info)
+            else:
+                info.size = len(data)
+                new.addfile(info, io.BytesIO(data))
 
 
 @pytest.mark.parametrize(
@@ -92,6 +99,8 @@ def rewrite(
         ({}, {"../outside": b"x"}, "outside the bundle's layers"),
         ({}, {"qemu/{qemu}/../../escape": b"x"}, "outside the bundle's layers"),
         ({"bundle.json": b'{"format": 99}'}, {}, "format 99"),
+        ({}, {"qemu/{qemu}/lib/evil": "../../../etc/passwd"}, "points outside its layer"),
+        ({}, {"image/{image}/dev": "char"}, "not a file, folder or symlink"),
     ],
 )
 def test_a_damaged_bundle_imports_nothing(
@@ -99,7 +108,7 @@ def test_a_damaged_bundle_imports_nothing(
     steps: Steps,
     tmp_path: Path,
     change: dict[str, bytes | None],
-    extra: dict[str, bytes],
+    extra: dict[str, bytes | str],
     message: str,
 ) -> None:
     layers = fake_layers()

@@ -1,0 +1,134 @@
+"""The lab as an ordinary user: a freshly created account gets its own copy of ringlab and
+its own virtualenv (from the system's Python and PyPI), imports the images an
+administrator exported, boots a wired lab, runs a command in it, takes it down and grades
+an exercise, with no root and no image build.  The account exists for this test only."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lab.grading.model import find_exercise
+from lab.provision import Platform
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="creating a throwaway user account needs root"
+)
+
+
+@dataclass(frozen=True)
+class Student:
+    name: str
+    home: Path
+
+    @property
+    def tree(self) -> Path:
+        return self.home / "ringlab"
+
+    def run(self, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """``argv`` as this user, with a clean environment: their own cache and state
+        under their home, nothing of root's."""
+        env = [f"HOME={self.home}", "PATH=/usr/bin:/bin"]
+        return subprocess.run(
+            ["runuser", "-u", self.name, "--", "env", "-i", *env, *argv],
+            capture_output=True, text=True, timeout=timeout, cwd=self.home,
+        )  # fmt: skip
+
+    def ringlab(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return self.run(str(self.tree / ".venv" / "bin" / "ringlab"), *args, timeout=timeout)
+
+    def give(self, path: Path) -> None:
+        shutil.chown(path, self.name, self.name)
+        for inner in path.rglob("*") if path.is_dir() else ():
+            shutil.chown(inner, self.name, self.name)
+
+
+@pytest.fixture
+def student() -> Iterator[Student]:
+    name = f"rl{os.getpid() % 100000}"
+    home = Path(tempfile.mkdtemp(prefix="ringlab-student-"))
+    subprocess.run(
+        ["useradd", "--home-dir", str(home), "--no-create-home", "--user-group",
+         "--shell", "/bin/sh", name],
+        check=True,
+    )  # fmt: skip
+    user = Student(name, home)
+    user.give(home)
+    home.chmod(0o755)
+    try:
+        yield user
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        subprocess.run(["userdel", name], check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_an_ordinary_user_runs_the_whole_lab_from_imported_images(
+    platform: Platform, student: Student
+) -> None:
+    # the student's copy of the course tree (as a clone would be, local changes included)
+    skip = shutil.ignore_patterns(".venv", ".git", "_build", "__pycache__", "*.egg-info")
+    shutil.copytree(ROOT, student.tree, ignore=skip, symlinks=True)
+    student.give(student.tree)
+    venv = student.run("/usr/bin/python3", "-m", "venv", str(student.tree / ".venv"))
+    assert venv.returncode == 0, venv.stderr
+    pip = student.tree / ".venv" / "bin" / "pip"
+    installed = student.run(
+        str(pip), "install", "-q", "-e", str(student.tree), "pytest", "pytest-timeout",
+        timeout=600,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+
+    bundle = student.home / "ringlab-images.tar.gz"
+    export = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "images", "export", str(bundle)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert export.returncode == 0, export.stderr
+    student.give(bundle)
+
+    imported = student.ringlab("images", "import", str(bundle))
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    doctor = json.loads(student.ringlab("doctor", "--json").stdout)
+    assert doctor["image"]["built"] and doctor["cache"].startswith(str(student.home))
+    assert doctor["accel"]["use"] in ("tcg", "kvm")
+
+    up = student.ringlab("up", "--wired", "a", "b")
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        ping = student.ringlab("exec", "b", "--", "ping", "-c", "2", "-W", "5", "198.18.0.1")
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+    finally:
+        down = student.ringlab("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+
+    exercise = find_exercise("00-rings")
+    submission = student.home / "00-rings"
+    shutil.copytree(exercise.solution, submission)
+    student.give(submission)
+    out = student.home / "report.json"
+    graded = student.ringlab(
+        "grade", exercise.name, "--submission", str(submission), "--format", "json",
+        "--out", str(out),
+    )  # fmt: skip
+    assert graded.returncode == 0, graded.stdout[-2000:] + graded.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["score"] == report["max_score"] > 0, json.dumps(report, indent=1)[-3000:]
+
+    # everything the lab made is the student's, and nothing of it runs any more
+    made = [p for p in student.home.rglob("*") if not p.is_symlink()]
+    assert all(pwd.getpwuid(p.stat().st_uid).pw_name == student.name for p in made)
+    left = subprocess.run(["pgrep", "-u", student.name], capture_output=True, text=True)
+    assert left.stdout == "", f"processes of {student.name} left: {left.stdout}"
