@@ -42,6 +42,7 @@ demo: images
 	$(BIN)/ringlab grade 01-sockets --submission exercises/01-sockets/solution
 
 test: images
+	@$(PYTHON) images/host_tools.py ensure test
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP)

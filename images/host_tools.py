@@ -3,11 +3,12 @@
 ``make demo``, ``make test`` and ``.ci/run`` start here, before the virtualenv exists, so
 this module uses the standard library only and runs as a script::
 
-    python3 images/host_tools.py check [venv|images]    # list what is missing (exit 1)
-    python3 images/host_tools.py ensure [venv|images]   # install it (root, Debian) or say how
+    python3 images/host_tools.py check [venv|images|test]    # list what is missing (exit 1)
+    python3 images/host_tools.py ensure [venv|images|test]   # install it (root, Debian) or say how
 
 ``venv`` is what the virtualenv needs (``make test-unit``, ``make docs``), ``images``
-(the default) adds what building the QEMU bundle and the guest images needs.
+(the default) adds what building the QEMU bundle and the guest images needs, ``test``
+what ``make test`` needs on top.
 
 ``ensure`` as root on a Debian-family host (``/etc/debian_version`` and ``apt-get``)
 installs the missing packages with apt, saying which and why; as another user, or on
@@ -50,7 +51,14 @@ IMAGE_TOOLS = (
 )
 #: The virtualenv needs ensurepip, which Debian ships apart from python3.
 VENV_PACKAGE = Tool("python3 -m venv", "python3-venv", "the project's virtualenv")
-SCOPES = {"venv": VENV_TOOLS, "images": VENV_TOOLS + IMAGE_TOOLS}
+#: What ``make test`` needs besides: a terminal multiplexer the ``ringlab watch`` test
+#: types into and reads the screen of, as a person would.
+TEST_TOOLS = (Tool("tmux", "tmux", "the ringlab watch test drives a real terminal"),)
+SCOPES = {
+    "venv": VENV_TOOLS,
+    "images": VENV_TOOLS + IMAGE_TOOLS,
+    "test": VENV_TOOLS + IMAGE_TOOLS + TEST_TOOLS,
+}
 
 
 def has_ensurepip() -> bool:
@@ -116,7 +124,8 @@ def ensure(scope: str = "images") -> int:
 def main(argv: list[str]) -> int:
     command, scope = [*argv, "images"][:2] if argv else ("", "")
     if len(argv) > 2 or command not in ("check", "ensure") or scope not in SCOPES:
-        print("usage: python3 images/host_tools.py check|ensure [venv|images]", file=sys.stderr)
+        usage = "usage: python3 images/host_tools.py check|ensure [venv|images|test]"
+        print(usage, file=sys.stderr)
         return 2
     if command == "ensure":
         return ensure(scope)

@@ -340,20 +340,33 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """Counters of a running vNIC fabric (ports, links, devices)."""
     from vnic.__main__ import stats
 
-    fabric = args.run_dir
+    fabric = args.run_dir or _fabric_of(args.name)
+    return 2 if fabric is None else stats(fabric, args.json)
+
+
+def _fabric_of(name: str) -> str | None:
+    """The run directory of lab ``name``'s vNIC fabric (None, said why, when it has none)."""
+    try:
+        fabric = supervisor.request(name, {"op": "status"}, timeout=5).get("fabric")
+    except ConnectionError as error:
+        err.print(str(error))
+        return None
     if fabric is None:
-        try:
-            fabric = supervisor.request(args.name, {"op": "status"}, timeout=5).get("fabric")
-        except ConnectionError as error:
-            err.print(str(error))
-            return 2
-        if fabric is None:
-            err.print(
-                f"lab {args.name} has no vNIC fabric: its guests are not wired, or are on "
-                "QEMU's own NICs (`ringlab up --wired` wires them by the vNIC)"
-            )
-            return 2
-    return stats(fabric, args.json)
+        err.print(
+            f"lab {name} has no vNIC fabric: its guests are not wired, or are on "
+            "QEMU's own NICs (`ringlab up --wired` wires them by the vNIC)"
+        )
+    return str(fabric) if fabric else None
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """A running lab's rings, doorbells, interrupts and wire, live (q quits)."""
+    from lab.watch import watch
+
+    fabric = _fabric_of(args.lab)
+    if fabric is None:
+        return 2
+    return watch(args.lab, Path(fabric), args.interval, out)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -506,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
         "their stock driver loaded; implies --wired)",
     )
     add("down", cmd_down).add_argument("--name", default="default")
+    p = add("watch", cmd_watch)
+    p.add_argument("lab", nargs="?", default="default", help="lab name (default: default)")
+    p.add_argument("--interval", type=float, default=0.25, help="seconds between redraws")
     add("clean", cmd_clean)
     add("status", cmd_status).add_argument("--json", action="store_true")
     p = add("exec", cmd_exec)

@@ -95,9 +95,10 @@ def test_the_image_build_names_what_is_missing_and_how(monkeypatch: pytest.Monke
 
 def test_ci_and_the_makefile_use_the_one_list() -> None:
     ci = (ROOT / ".ci/run").read_text()
-    assert "host_tools.py ensure images" in ci and "debootstrap" not in ci
+    assert "host_tools.py ensure test" in ci and "debootstrap" not in ci and "tmux" not in ci
     makefile = (ROOT / "Makefile").read_text()
-    assert "host_tools.py ensure venv" in makefile and "host_tools.py ensure images" in makefile
+    for scope in ("venv", "images", "test"):
+        assert f"host_tools.py ensure {scope}" in makefile
 
 
 def test_the_script_refuses_what_it_does_not_know() -> None:

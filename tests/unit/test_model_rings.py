@@ -305,3 +305,14 @@ def test_txd_constants_match_the_spec_file() -> None:
     # spec §3.3: EOP | IFCS | DEXT | DTYP_DATA, and RS
     assert TXD_CMD == 0x01000000 | 0x02000000 | 0x20000000 | 0x00300000
     assert TXD_RS == 0x08000000
+
+
+def test_the_counters_say_where_each_ring_stands() -> None:
+    """What `ringlab watch` draws: size, head and tail of every queue, 0 while it is off."""
+    d, drv, _ = up(count=64)
+    drv.send(0, [frame(), frame()])
+    d.run_until_idle()
+    c = d.counters()
+    assert (c["txq0_size"], c["txq0_head"], c["txq0_tail"]) == (64, 2, 2)
+    assert c["rxq0_size"] == 64 and (c["rxq0_tail"] - c["rxq0_head"]) % 64 == c["rxq0_free"]
+    assert c["txq1_size"] == c["txq1_head"] == c["txq1_tail"] == 0  # not set up

@@ -362,6 +362,13 @@ class Vnic:
         for tring in self.tx[: self.num_queues]:
             out[f"txq{tring.qid}_frames"] = tring.frames
             out[f"txq{tring.qid}_bytes"] = tring.bytes
+        # where each ring stands, for `ringlab watch` (size 0: the queue is off)
+        for kind, rings in (("rxq", self.rx), ("txq", self.tx)):
+            for r in rings[: self.num_queues]:
+                on = r.enabled and r.count
+                out[f"{kind}{r.qid}_size"] = r.count if on else 0
+                out[f"{kind}{r.qid}_head"] = r.head if on else 0
+                out[f"{kind}{r.qid}_tail"] = r.tail if on else 0
         for key, v in self.totals.items():
             out[f"total_{key}"] = v
         out["link_up"] = int(self._link)
