@@ -7,12 +7,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit bench lint docs gen check-gen starters check-starters images clean-cache help
+.PHONY: demo test test-unit bench lecture lint docs gen check-gen starters check-starters images clean-cache help
 
 help:
 	@echo "make demo    boot the lab and show what it measures (provisions on first use)"
 	@echo "make test    run every test, VM tests included (provisions on first use)"
 	@echo "make bench   print the benchmark figures, one 'name value [unit]' per line"
+	@echo "make lecture the lecture's claims measured again (HTML report, plots)"
 	@echo "make docs    build the course site into docs/_build/html (warnings are errors)"
 	@echo "make lint    ruff + mypy"
 
@@ -47,6 +48,10 @@ test: images
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q -m "not vm"
+
+# The lecture's measured claims, measured again here: an HTML report with plots.
+lecture: images
+	$(BIN)/ringlab lecture
 
 bench: images
 	@for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

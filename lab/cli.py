@@ -359,6 +359,16 @@ def _fabric_of(name: str) -> str | None:
     return str(fabric) if fabric else None
 
 
+def cmd_lecture(args: argparse.Namespace) -> int:
+    """Measure the lecture's claims again in a fresh lab; write the report (HTML, JSON, CSV)."""
+    from lab import lecture
+
+    with terminate_on_sigterm():
+        report = lecture.run(args.out, args.quick, say=lambda line: err.print(escape(line)))
+    out.print(f"the lecture's report: {report / 'index.html'}", soft_wrap=True)
+    return 0
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     """A running lab's rings, doorbells, interrupts and wire, live (q quits)."""
     from lab.watch import watch
@@ -519,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
         "their stock driver loaded; implies --wired)",
     )
     add("down", cmd_down).add_argument("--name", default="default")
+    p = add("lecture", cmd_lecture)
+    p.add_argument("--quick", action="store_true", help="a shorter run (CI)")
+    p.add_argument("--out", type=Path, help="report folder (default: the run's folder)")
     p = add("watch", cmd_watch)
     p.add_argument("lab", nargs="?", default="default", help="lab name (default: default)")
     p.add_argument("--interval", type=float, default=0.25, help="seconds between redraws")

@@ -5,7 +5,9 @@ without being told what was sent. Each command prints one JSON line as its resul
 
     peer.py udp-recv PORT COUNT TIMEOUT        datagrams from udp-send, verified
     peer.py udp-send DST PORT COUNT SIZE       COUNT numbered datagrams of SIZE bytes
-    peer.py udp-blast DST PORT SIZE SECONDS    one sender, as fast as sendto goes
+    peer.py udp-blast DST PORT SIZE SECONDS [BATCH]
+                                               one sender, as fast as sendto goes; with
+                                               BATCH > 1, sendmmsg() of BATCH datagrams
     peer.py udp-drain PORT SECONDS             read and discard (the blast's receiver)
     peer.py tcp-recv PORT TIMEOUT              one connection: byte count and SHA-256
     peer.py tcp-send DST PORT NBYTES SEED      NBYTES of seeded random data
@@ -13,6 +15,7 @@ without being told what was sent. Each command prints one JSON line as its resul
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import random
@@ -81,6 +84,55 @@ def udp_blast(dst: str, port: int, size: int, seconds: float) -> dict[str, objec
     return {"sent": sent, "errors": errors}
 
 
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_void_p),
+        ("namelen", ctypes.c_uint32),
+        ("iov", ctypes.POINTER(_Iovec)),
+        ("iovlen", ctypes.c_size_t),
+        ("control", ctypes.c_void_p),
+        ("controllen", ctypes.c_size_t),
+        ("flags", ctypes.c_int),
+    ]
+
+
+class _Mmsghdr(ctypes.Structure):
+    """struct mmsghdr: a whole struct msghdr (padded to its 56 bytes), then the bytes
+    sent; flattening the two would pack msg_len into msghdr's padding and put every
+    message after the first at the wrong offset."""
+
+    _fields_ = [("hdr", _Msghdr), ("len", ctypes.c_uint)]
+
+
+def udp_blast_batched(
+    dst: str, port: int, size: int, seconds: float, batch: int
+) -> dict[str, object]:
+    """As :func:`udp_blast`, on a connected socket, ``batch`` datagrams per sendmmsg()."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect((dst, port))
+    data = ctypes.create_string_buffer(size)
+    iov = _Iovec(ctypes.cast(data, ctypes.c_void_p), size)
+    msgs = (_Mmsghdr * batch)()
+    for m in msgs:
+        m.hdr.iov, m.hdr.iovlen = ctypes.pointer(iov), 1
+    sent = errors = calls = 0
+    end = time.monotonic() + seconds
+    fd = sock.fileno()
+    while time.monotonic() < end:
+        n = libc.sendmmsg(fd, msgs, batch, 0)
+        calls += 1
+        if n < 0:
+            errors += 1  # ENOBUFS: the qdisc is full
+        else:
+            sent += n
+    return {"sent": sent, "errors": errors, "calls": calls}
+
+
 def udp_drain(port: int, seconds: float) -> dict[str, object]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("0.0.0.0", port))
@@ -133,6 +185,8 @@ def main(argv: list[str]) -> None:
         out = udp_recv(int(args[0]), int(args[1]), float(args[2]))
     elif cmd == "udp-send":
         out = udp_send(args[0], int(args[1]), int(args[2]), int(args[3]))
+    elif cmd == "udp-blast" and len(args) > 4 and int(args[4]) > 1:
+        out = udp_blast_batched(args[0], int(args[1]), int(args[2]), float(args[3]), int(args[4]))
     elif cmd == "udp-blast":
         out = udp_blast(args[0], int(args[1]), int(args[2]), float(args[3]))
     elif cmd == "udp-drain":
