@@ -63,6 +63,7 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/sphinx-build -W --keep-going -q -b linkcheck docs docs/_build/linkcheck
 
 # The register spec generates the guest C header and the datasheet page.
 gen: $(STAMP)

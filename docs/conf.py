@@ -18,7 +18,12 @@ author = "the ringlab authors"
 copyright = "ringlab authors, BSD-2-Clause"
 release = "0.1.0"
 
-extensions: list[str] = []
+extensions = ["sphinx.ext.autodoc"]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+# linkcheck (``make docs``) checks the site's own links and anchors; the outside world
+# is not reachable from every machine that builds it.
+linkcheck_ignore = [r"https?://"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 highlight_language = "none"
