@@ -144,10 +144,24 @@ def measure_sendto(lab: Lab, quick: bool) -> Section:
         "functions traced per datagram: "
         + ", ".join(f"{k} {v:.1f} us" for k, v in result["functions_us"].items()),
     ]
+    platform = lab.platform
+    section.findings.append(
+        f"measured under {platform.accel.upper()} ({platform.accel_reason})"
+        + (
+            "; the KVM column needs a machine where KVM works: run ringlab lecture there"
+            if platform.accel != "kvm"
+            else ""
+        )
+    )
     section.why = (
-        "The guest runs under TCG: every guest instruction is translated, so a kernel path of"
-        " a microsecond on hardware takes tens here, and the doorbell is a trapped MMIO write"
-        " answered by a device model in another process. The split, not the total, is what to"
+        (
+            "The guest runs under TCG: every guest instruction is translated, so a kernel path"
+            " of a microsecond on hardware takes many times as long here"
+            if platform.accel != "kvm"
+            else "The guest runs under KVM, close to the hardware's speed"
+        )
+        + ", and the doorbell is a trapped MMIO write answered by a device model in another"
+        " process. The split, not the total, is what to"
         " compare: Linux spends its time in the same places FreeBSD does. FreeBSD counts the"
         " socket buffer and the copy together, and the route with the headers; the tracer"
         " (function_graph on only the functions named) adds its own cost to every traced call."
