@@ -215,23 +215,17 @@ def test_batches(grading: GradingSession, lab: Any, guest: Budget, measure: Any)
     )
 
 
-@pytest.mark.check(
-    points=3,
-    timeout=150,
-    step=4,
-    depends=["reset_and_identify"],
-    hint="RxRing: SRRCTL, RDBAL/RDBAH/RDLEN, RDH = RDT = 0, RXDCTL.ENABLE, every descriptor"
-    " armed, RDT, RXCTRL.RXEN; receive(): DD, length, re-arm, one RDT write per batch",
-)
-def test_receive(grading: GradingSession, guest: Budget, measure: Any) -> None:
-    """Step 4: 2000 datagrams from b, every one received intact, none dropped"""
+def receive_from_b(
+    grading: GradingSession, guest: Budget, port: int, options: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """driver.py receive (with ``options``) in a while b sends RX_COUNT datagrams; every one
+    must arrive intact, none dropped.  a's device counters before and after."""
     nonce = secrets.token_hex(8)
     before = device(grading)
     links = grading.lab.ensure().fabric.stats()["stats"]["links"]
     held_before = links["a-b"]["directions"]["b->a"]["pause_drops"]
-    guest.start(
-        "a", driver(f"receive --port 9102 --nonce {nonce} --count {RX_COUNT} --size {SIZE}"), "rx"
-    )
+    command = f"receive --port {port} --nonce {nonce} --count {RX_COUNT} --size {SIZE} {options}"
+    guest.start("a", driver(command), "rx")
     # Ready when the host sees free RX descriptors on a's queue 0 (the ring is armed).
     deadline = time.monotonic() + 60
     while not device(grading).get("rxq0_free"):
@@ -247,7 +241,7 @@ def test_receive(grading: GradingSession, guest: Budget, measure: Any) -> None:
     time.sleep(0.5)  # RXCTRL.RXEN comes last
     blast = guest.run(
         "b",
-        f"python3 {SINK} blast --dest {A_IP}:9102 --count {RX_COUNT} --size {SIZE}"
+        f"python3 {SINK} blast --dest {A_IP}:{port} --count {RX_COUNT} --size {SIZE}"
         f" --rate {RX_RATE} --nonce {nonce}",
     )
     assert blast.ok, blast.explain()
@@ -270,8 +264,46 @@ def test_receive(grading: GradingSession, guest: Budget, measure: Any) -> None:
     assert grew(before, after, "rx_drop_no_desc") == 0, trouble(before, after)
     lost = links["a-b"]["directions"]["b->a"]["pause_drops"] - held_before
     assert lost == 0, f"the wire dropped {lost} frames it held for a's full RX ring"
+    return before, after
+
+
+@pytest.mark.check(
+    points=3,
+    timeout=150,
+    step=4,
+    depends=["reset_and_identify"],
+    hint="RxRing: SRRCTL, RDBAL/RDBAH/RDLEN, RDH = RDT = 0, RXDCTL.ENABLE, every descriptor"
+    " armed, RDT, RXCTRL.RXEN; receive(): DD, length, re-arm, one RDT write per batch",
+)
+def test_receive(grading: GradingSession, guest: Budget, measure: Any) -> None:
+    """Step 4: 2000 datagrams from b, every one received intact, none dropped"""
+    before, after = receive_from_b(grading, guest, 9102, "")
     doorbells = grew(before, after, "doorbells")
     measure("RDT writes/packet", doorbells / RX_COUNT)
     assert doorbells <= RX_COUNT // 8, (
         f"{doorbells} RDT writes for {RX_COUNT} frames: give descriptors back in batches"
     )
+
+
+@pytest.mark.check(
+    points=1,
+    timeout=150,
+    step=5,
+    depends=["receive"],
+    hint="route_rx_interrupt(): IVAR(0) = 0x80 (RX queue 0 to EICR bit 0), EIMS bit 0;"
+    " wait_for_frames(): irq.arm(), irq.wait(), then read EICR to clear the cause",
+)
+def test_interrupt(grading: GradingSession, guest: Budget, measure: Any) -> None:
+    """Step 5 (bonus): the same 2000 datagrams, sleeping on the device's interrupt"""
+    before_uio = guest.run("a", "cat /sys/class/uio/uio*/event 2>/dev/null || echo 0")
+    before, after = receive_from_b(grading, guest, 9103, "--interrupt")
+    raised = grew(before, after, "interrupts")
+    taken = guest.run("a", "cat /sys/class/uio/uio*/event")
+    assert taken.ok, (
+        f"no uio device in a: was the function bound to uio_pci_generic? {taken.explain()}"
+    )
+    delivered = int(taken.output.split()[0]) - int((before_uio.output.split() or ["0"])[0])
+    measure("interrupts raised by the device", raised)
+    measure("interrupts the kernel delivered to driver.py", delivered)
+    assert raised >= 1, "the device raised no interrupt (IVAR(0) and EIMS route RX queue 0)"
+    assert delivered >= 1, "uio delivered no interrupt to driver.py (it never waited on one)"

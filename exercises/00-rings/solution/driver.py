@@ -4,12 +4,14 @@
     python3 driver.py send --dst-mac MAC --dst-ip IP --src-ip IP --port P --nonce HEX
                            --count N [--batch 32] [--size 32]
     python3 driver.py receive --port P --nonce HEX --count N [--size 32] [--idle 30]
+                              [--interrupt]
 
 Each command starts from a reset device (nothing is left of an earlier run) and prints one
 JSON line.  ``send --count 1`` sends one frame and waits for its write-back (step 2); a
 larger count sends in batches of ``--batch`` frames, one doorbell per batch (step 3).
 ``receive`` takes ``--count`` datagrams of this run to ``--port`` and prints a SHA-256 of
-their payloads in the order they came (step 4).
+their payloads in the order they came (step 4); with ``--interrupt`` it sleeps on the
+device's interrupt while the ring is empty (step 5).
 
 The register and descriptor names are the datasheet's (``docs/reference/datasheet.rst``,
 generated from the register spec); ``nic.py`` maps the registers and the DMA memory.
@@ -24,7 +26,18 @@ import struct
 import time
 from collections.abc import Callable
 
-from nic import DmaMemory, Nic, NicError, bits, datagram, desc_bits, spec, udp_frame, udp_payload
+from nic import (
+    DmaMemory,
+    Interrupts,
+    Nic,
+    NicError,
+    bits,
+    datagram,
+    desc_bits,
+    spec,
+    udp_frame,
+    udp_payload,
+)
 
 RING = 256  # descriptors per ring: 4 KiB, a multiple of the 128 bytes TDLEN/RDLEN need
 BUFFER = 2048  # bytes per frame buffer (SRRCTL.BSIZEPKT counts KiB)
@@ -211,10 +224,17 @@ class RxRing:
             self.mem.buf, self.ring + i * spec.DESC_SIZE, self.mem.iova(self.buffers[i]), 0
         )
 
-    def receive(self, accept: Callable[[bytes], bool], count: int, idle: float) -> int:
+    def receive(
+        self,
+        accept: Callable[[bytes], bool],
+        count: int,
+        idle: float,
+        irq: Interrupts | None = None,
+    ) -> int:
         """Hand each received frame to ``accept`` until it has said yes ``count`` times
         or nothing came for ``idle`` seconds; descriptors go back RX_BATCH at a time, with
-        one RDT write.  The number accepted."""
+        one RDT write.  With ``irq``, an empty ring sleeps until the device interrupts
+        (step 5) instead of polling.  The number accepted."""
         # TODO 4: while fewer than count were accepted: if descriptor self.next has DD,
         # read its length, give its frame to accept, re-arm it, move self.next on, and
         # after RX_BATCH of them write RDT once (to the last one processed: it becomes
@@ -230,7 +250,10 @@ class RxRing:
                     pending = 0
                 if time.monotonic() - last > idle:
                     break
-                time.sleep(0.0005)
+                if irq is not None:
+                    wait_for_frames(self.nic, irq)
+                else:
+                    time.sleep(0.0005)
                 continue
             last = time.monotonic()
             if status & RX_EOP:  # one 2 KiB buffer holds any frame this exercise sees
@@ -248,6 +271,25 @@ class RxRing:
         # END TODO 4
 
 
+def route_rx_interrupt(nic: Nic) -> None:
+    """Step 5: make RX queue 0's frames raise the device's interrupt (INTx)."""
+    # TODO 5: in legacy (INTx) mode IVAR(0)'s low byte names the EICR bit RX queue 0
+    # sets (bit 0, with the valid bit 0x80); then enable that cause in EIMS
+    nic.write("IVAR", 0x80 | 0, 0)
+    nic.write("EIMS", 1 << 0)
+    # END TODO 5
+
+
+def wait_for_frames(nic: Nic, irq: Interrupts) -> None:
+    """Step 5: sleep until the device interrupts (or 100 ms pass), then take the cause."""
+    # TODO 5: unmask INTx (irq.arm), wait for it (irq.wait), then read EICR: the read
+    # clears the cause, and with it the INTx line
+    irq.arm()
+    irq.wait(0.1)
+    nic.read("EICR")
+    # END TODO 5
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["identify", "send", "receive"])
@@ -260,6 +302,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--idle", type=float, default=30.0)
+    parser.add_argument("--interrupt", action="store_true", help="receive: sleep on INTx")
     args = parser.parse_args()
     nonce = bytes.fromhex(args.nonce)
     nic = Nic()
@@ -286,7 +329,10 @@ def main() -> None:
         seconds = time.perf_counter() - started
         print(json.dumps({"sent": args.count, "doorbells": doorbells, "seconds": seconds}))
         return
+    irq = Interrupts(nic) if args.interrupt else None
     rx = RxRing(nic, mem)
+    if irq is not None:
+        route_rx_interrupt(nic)
     digest = hashlib.sha256()
     wanted = {datagram(seq, nonce, args.size) for seq in range(args.count)}
 
@@ -297,7 +343,7 @@ def main() -> None:
         digest.update(payload)
         return True
 
-    received = rx.receive(accept, args.count, args.idle)
+    received = rx.receive(accept, args.count, args.idle, irq)
     print(json.dumps({"received": received, "sha256": digest.hexdigest()}))
 
 

@@ -15,6 +15,8 @@ You drive the device with no kernel driver, the way ixy drives a real 82599:
   would bind the function to ``vfio-pci`` and map the memory through the IOMMU instead, so
   that a wrong address could not reach the rest of RAM; here the device model refuses any
   address outside guest memory and counts it (``tx_drop_dma``, ``rx_drop_dma``, ``queue_errors``).
+* **Interrupts** (step 5): :class:`Interrupts` binds the function to ``uio_pci_generic``,
+  whose ``/dev/uioN`` a program reads to sleep until the device raises INTx.
 * **Frames.**  :func:`udp_frame`, :func:`datagram` and :func:`udp_payload` build and read
   the frames the exercise sends, so the steps are about rings, not about checksums.
 
@@ -23,9 +25,12 @@ Everything here needs root (the guest's shell is root).
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
+import select
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,6 +44,7 @@ PCI_DEVICES = Path("/sys/bus/pci/devices")
 PCI_COMMAND = 0x04  # offset of the command register in config space
 PCI_COMMAND_MEMORY = 1 << 1  # the function answers accesses to its BARs
 PCI_COMMAND_MASTER = 1 << 2  # the function may master the bus: DMA
+PCI_COMMAND_INTX_DISABLE = 1 << 10  # the function's INTx line is masked
 HUGE_PAGE = 2 << 20
 PAGE = 4096
 REGISTERS = {r.name: r for r in spec.REGISTERS}
@@ -98,17 +104,58 @@ class Nic:
         A PCI function without it must not touch memory: the vNIC then holds its DMA and
         counts ``dma_blocked``.  Reading and writing config space goes through the kernel
         (sysfs), not through BAR0, so the device's register counters do not see it."""
+        self.command(PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER if on else PCI_COMMAND_MEMORY,
+                     0 if on else PCI_COMMAND_MASTER)  # fmt: skip
+
+    def command(self, set_bits: int, clear_bits: int) -> None:
+        """Set and clear bits of the PCI command register (config space, through sysfs)."""
         with open(self.sysfs / "config", "r+b", buffering=0) as config:
             config.seek(PCI_COMMAND)
             command = int.from_bytes(config.read(2), "little")
-            command |= PCI_COMMAND_MEMORY
-            command = command | PCI_COMMAND_MASTER if on else command & ~PCI_COMMAND_MASTER
             config.seek(PCI_COMMAND)
-            config.write(command.to_bytes(2, "little"))
+            config.write(((command | set_bits) & ~clear_bits).to_bytes(2, "little"))
 
     def close(self) -> None:
         self._words.release()
         self._bar.close()
+
+
+class Interrupts:
+    """The function's INTx line, through ``uio_pci_generic`` (step 5).
+
+    The kernel module takes the interrupt, masks INTx in the PCI command register and
+    wakes whoever reads ``/dev/uioN``; the program unmasks it again by clearing that bit
+    (uio_pci_generic has no unmask of its own).  The registers stay mapped through sysfs
+    as before: uio_pci_generic maps nothing itself.  It clears bus mastering when the
+    program closes ``/dev/uioN``, so that no DMA outlives its driver.
+    """
+
+    def __init__(self, nic: Nic) -> None:
+        subprocess.run(["modprobe", "uio_pci_generic"], check=True)
+        driver = Path("/sys/bus/pci/drivers/uio_pci_generic")
+        if not (nic.sysfs / "driver").exists():
+            # teach the driver our ID once per boot (that binds it too); known: bind by hand
+            with contextlib.suppress(OSError):
+                (driver / "new_id").write_text(f"{spec.PCI_VENDOR_ID:04x} {spec.PCI_DEVICE_ID:04x}")
+        if not (nic.sysfs / "driver").exists():
+            (driver / "bind").write_text(nic.address)
+        (uio,) = (nic.sysfs / "uio").iterdir()
+        self._fd = os.open(f"/dev/{uio.name}", os.O_RDONLY)
+        self._nic = nic
+
+    def arm(self) -> None:
+        """Unmask INTx: the next interrupt (or one already pending) wakes :meth:`wait`."""
+        self._nic.command(0, PCI_COMMAND_INTX_DISABLE)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep until an interrupt or ``seconds``; whether one came."""
+        if not select.select([self._fd], [], [], seconds)[0]:
+            return False
+        os.read(self._fd, 4)  # the count of interrupts so far
+        return True
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 def bits(register: str, *names: str, **values: int) -> int:
