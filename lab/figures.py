@@ -230,7 +230,7 @@ def interface(vm: Vm) -> str:
     return out.strip().split("/")[-2]
 
 
-def _result_line(vm: Vm, path: str, timeout: float) -> str:
+def result_line(vm: Vm, path: str, timeout: float) -> str:
     """The JSON line a guest tool writes when it ends (it may still be draining)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -255,8 +255,8 @@ def _netmap_window(lab: Lab, sender: str, seconds: float) -> tuple[Window, dict[
     before_a, before_b = netmap_counters(a, eth_a), netmap_counters(b, eth_b)
     measured = window(lab, seconds, warmup=0)
     after_a, after_b = netmap_counters(a, eth_a), netmap_counters(b, eth_b)
-    _result_line(a, "/tmp/nm-tx.json", timeout=total + 30)
-    _result_line(b, "/tmp/nm-rx.json", timeout=30)
+    result_line(a, "/tmp/nm-tx.json", timeout=total + 30)
+    result_line(b, "/tmp/nm-rx.json", timeout=30)
     module = {f"a_{k}": after_a[k] - before_a[k] for k in after_a}
     module |= {f"b_{k}": after_b[k] - before_b[k] for k in after_b}
     return measured, module
@@ -278,13 +278,13 @@ def netmap_figures(lab: Lab, seconds: float = 5.0) -> NetmapFigures:
         f"{d['b']['rx_drop_no_desc']}); netmap.ko: a {module['a_ioctls']} ioctls "
         f"{module['a_polls']} polls for {module['a_txslots']} slots, b {module['b_polls']} "
         f"polls {module['b_ioctls']} ioctls for {module['b_rxslots']} slots",
-        f"nmgen tx says: {_result_line(a, '/tmp/nm-tx.json', 5)}",
-        f"nmgen rx says: {_result_line(b, '/tmp/nm-rx.json', 5)}",
+        f"nmgen tx says: {result_line(a, '/tmp/nm-tx.json', 5)}",
+        f"nmgen rx says: {result_line(b, '/tmp/nm-rx.json', 5)}",
     ]
     cpu_us = cpu_per_frame(c_tx, sent)
     details.append(cpu_details("netmap", c_tx, cpu_us))
     py, _ = _netmap_window(lab, f"{BLAST} tx netmap:{eth_a} --seconds {total}", seconds)
-    details.append(f"python sender says: {_result_line(a, '/tmp/nm-tx.json', 5)}")
+    details.append(f"python sender says: {result_line(a, '/tmp/nm-tx.json', 5)}")
     return NetmapFigures(
         tx_pps=sent / dt,
         rx_pps=module["b_rxslots"] / dt,
@@ -423,7 +423,7 @@ def rr_run(lab: Lab, server: str, size: int = 32, conns: int = 16, requests: int
         if time.monotonic() > deadline:
             raise RuntimeError(f"{server} did not start in b:\n{b.run(f'cat {log}').output}")
         time.sleep(0.3)
-    host = (b.spec.ip or "").split("/")[0]
+    host = b.spec.address or ""
     # The guests' neighbour entries may have failed while an earlier measurement had the
     # interfaces in netmap mode: resolve again before the clock starts.
     if not reachable(a, host, 20):
@@ -605,7 +605,7 @@ def anchor_run(
 
 def _anchor_run(lab: Lab, nic: str, sender: str, seconds: float) -> AnchorRun:
     a, b = lab["a"], lab["b"]
-    dst = (b.spec.ip or "").split("/")[0]
+    dst = b.spec.address or ""
     if a.run(f"ping -c1 -W5 {dst}", timeout=30).status != 0:
         raise RuntimeError(f"{nic}: a cannot reach b ({dst})")
     warmup = 2 * WARMUP_S  # the Python sender takes a second to start under TCG

@@ -33,9 +33,10 @@ from lab.figures import (
     HOLD_PORT,
     NMGEN,
     PEER,
-    device_counters,
     interface,
+    result_line,
     stackmap_figures,
+    window,
 )
 from lab.runs import RunDir
 from lab.topology import wired
@@ -71,6 +72,14 @@ SENDERS: dict[str, str] = {
     "netmap (Python)": "cd /mnt/project && python3 -m vnic.netmap.blast tx netmap:{iface}"
     " --seconds {seconds} --batch {n}",
 }
+#: Which keys of each sender's report count its system calls and its packets (``sendto``
+#: makes one call per packet and does not count them).
+CALLS: dict[str, tuple[str, str] | tuple[None, None]] = {
+    "sendto": (None, None),
+    "sendmmsg": ("calls", "sent"),
+    "netmap (C, nmgen)": ("syscalls", "packets"),
+    "netmap (Python)": ("syncs", "packets"),
+}
 BATCHES = {
     "sendto": (1,),
     "sendmmsg": (8, 32, 128),
@@ -101,7 +110,7 @@ def measure_sendto(lab: Lab, quick: bool) -> Section:
         "A 64-byte UDP sendto() costs about 950 ns on FreeBSD, from the system call down to"
         " the driver's doorbell (the lecture's table, after Rizzo 2012).",
     )
-    dst = _ip(lab["b"])
+    dst = lab["b"].spec.address
     count = 300 if quick else 3000
     out = lab["a"].run(
         f"python3 {GUEST}/sendto_layers.py --dest {dst}:{PORT} --count {count}", timeout=600
@@ -181,7 +190,7 @@ def measure_batches(lab: Lab, quick: bool) -> Section:
     )
     a, b = lab["a"], lab["b"]
     seconds = 2.0 if quick else 5.0
-    dst, iface = _ip(b), interface(a)
+    dst, iface = b.spec.address, interface(a)
     b.run(HOLD_PORT.format(port=PORT, seconds=3600) + " > /dev/null 2>&1 &", check=True)
     for api, sizes in BATCHES.items():
         for n in sizes:
@@ -205,30 +214,17 @@ def measure_batches(lab: Lab, quick: bool) -> Section:
 
 def _batch_point(lab: Lab, a: Vm, api: str, n: int, command: str, seconds: float) -> dict[str, Any]:
     a.run(f"{command} > /tmp/lecture-batch.json 2>&1 &", check=True)
-    time.sleep(1.0)  # Python starts slowly under TCG
-    before, t0 = device_counters(lab, ("a",)), time.monotonic()
-    time.sleep(seconds)
-    after, t1 = device_counters(lab, ("a",)), time.monotonic()
-    frames = after["a"]["tx_frames"] - before["a"]["tx_frames"]
-    doorbells = after["a"]["doorbells"] - before["a"]["doorbells"]
-    deadline = time.monotonic() + 30
-    while not (said := a.run("cat /tmp/lecture-batch.json").output.strip()).endswith("}"):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{api} batch {n} did not finish: {said}")
-        time.sleep(0.5)
-    report = _json_line(said, api)
-    if api.startswith("netmap (C"):
-        syscalls = float(report.get("syscalls_per_packet", 0.0))
-    elif api.startswith("netmap"):
-        syscalls = report.get("syncs", 0) / max(1, report.get("packets", 1))
-    elif api == "sendmmsg":
-        syscalls = report.get("calls", 0) / max(1, report.get("sent", 1))
-    else:
-        syscalls = 1.0
+    measured = window(lab, seconds)  # after a warm-up: Python starts slowly under TCG
+    frames = measured.counters["a"]["tx_frames"]
+    doorbells = measured.counters["a"]["doorbells"]
+    said = result_line(a, "/tmp/lecture-batch.json", timeout=30)
+    report = json.loads(said)
+    calls, packets = CALLS[api]
+    syscalls = report[calls] / max(1, report[packets]) if calls else 1.0
     return {
         "api": api,
         "batch": n,
-        "pps": round(frames / (t1 - t0)),
+        "pps": round(frames / measured.seconds),
         "syscalls_per_packet": round(syscalls, 4),
         "doorbells_per_packet": round(doorbells / frames, 4) if frames else 0.0,
     }
@@ -411,10 +407,6 @@ def _html(sections: list[Section], seconds: float, quick: bool) -> str:
             parts.append(f"<p><img src='{s.plot}' alt='{html.escape(s.title)}'></p>")
         parts.append(f"<p><i>Why they differ.</i> {html.escape(s.why)}</p>")
     return "\n".join(parts) + "\n"
-
-
-def _ip(vm: Vm) -> str:
-    return (vm.spec.ip or "").split("/")[0]
 
 
 def _json_line(text: str, who: str) -> dict[str, Any]:

@@ -120,6 +120,11 @@ class VmSpec:
     def ip6(self) -> str | None:
         return nic.ip6 if (nic := self.nic) else None
 
+    @property
+    def address(self) -> str | None:
+        """The IPv4 address alone, for a program to send to (``ip`` has the prefix too)."""
+        return ip.split("/")[0] if (ip := self.ip) else None
+
 
 @dataclass
 class Topology:

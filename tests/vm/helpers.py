@@ -19,6 +19,15 @@ from lab.grading.model import Exercise, GradeReport
 from lab.vm import Vm, pids_of_our_qemus
 
 ROOT = Path(__file__).resolve().parents[2]
+RINGLAB = [sys.executable, "-m", "lab.cli"]
+
+
+def ringlab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``ringlab ARGS`` in its own process, from the project's root, as a user runs it."""
+    return subprocess.run(
+        [*RINGLAB, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
 
 #: What a guest kernel logs when our modules went wrong (oops, WARN_ON, leaks, page_pool).
 BAD_LOG = (

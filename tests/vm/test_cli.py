@@ -6,22 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from lab.provision import Platform
 from lab.vm import pids_of_our_qemus
-
-RINGLAB = [sys.executable, "-m", "lab.cli"]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def ringlab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*RINGLAB, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
+from tests.vm.helpers import RINGLAB, ROOT, ringlab
 
 
 def test_up_exec_status_down(platform: Platform, runs: Path) -> None:

@@ -5,21 +5,15 @@ report to say; this checks that each is a measurement, not a placeholder."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from lab.provision import Platform
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.vm.helpers import ringlab
 
 
 def test_the_quick_lecture_measures_every_section(platform: Platform, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    done = subprocess.run(
-        [sys.executable, "-m", "lab.cli", "lecture", "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
-    )  # fmt: skip
+    done = ringlab("lecture", "--quick", "--out", str(out), timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((out / "lecture.json").read_text())
     sections = {s["key"]: s for s in report["sections"]}

@@ -10,7 +10,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,8 +19,7 @@ import pytest
 
 from lab.grading.model import find_exercise
 from lab.provision import Platform
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.vm.helpers import ROOT, ringlab
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="creating a throwaway user account needs root"
@@ -92,10 +90,7 @@ def test_an_ordinary_user_runs_the_whole_lab_from_imported_images(
     assert installed.returncode == 0, installed.stdout + installed.stderr
 
     bundle = student.home / "ringlab-images.tar.gz"
-    export = subprocess.run(
-        [sys.executable, "-m", "lab.cli", "images", "export", str(bundle)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
-    )  # fmt: skip
+    export = ringlab("images", "export", str(bundle))
     assert export.returncode == 0, export.stderr
     student.give(bundle)
 

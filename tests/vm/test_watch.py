@@ -14,21 +14,14 @@ from pathlib import Path
 import pytest
 
 from lab.provision import Platform
+from tests.vm.helpers import ROOT, ringlab
 
-ROOT = Path(__file__).resolve().parents[2]
 LAB = f"watch{os.getpid()}"
 TMUX = ["tmux", "-L", LAB]  # a tmux server of its own: nothing of the user's is touched
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is missing (images/host_tools.py ensure test)"
 )
-
-
-def ringlab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-    )  # fmt: skip
 
 
 def screen() -> str:
