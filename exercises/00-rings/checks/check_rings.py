@@ -215,6 +215,19 @@ def test_batches(grading: GradingSession, lab: Any, guest: Budget, measure: Any)
     )
 
 
+def receiving(before: dict[str, int], now: dict[str, int]) -> str:
+    """Why a's device, reset by driver.py since ``before``, cannot yet take frames into RX
+    queue 0 ("" when it can).  The reset matters: until driver.py's own reset, the ring
+    an earlier run armed still looks ready."""
+    if not grew(before, now, "resets"):
+        return "driver.py never reset a's device (every command starts from a reset)"
+    if not now.get("rxq0_free"):
+        return "a's RX queue 0 never had a free descriptor (RDT never moved past RDH)"
+    if not now.get("rx_on"):
+        return "a's device never started receiving (RXCTRL.RXEN or bus mastering off)"
+    return ""
+
+
 def receive_from_b(
     grading: GradingSession, guest: Budget, port: int, options: str
 ) -> tuple[dict[str, int], dict[str, int]]:
@@ -226,19 +239,14 @@ def receive_from_b(
     held_before = links["a-b"]["directions"]["b->a"]["pause_drops"]
     command = f"receive --port {port} --nonce {nonce} --count {RX_COUNT} --size {SIZE} {options}"
     guest.start("a", driver(command), "rx")
-    # Ready when the host sees free RX descriptors on a's queue 0 (the ring is armed).
+    # b sends once the host sees the device ready, not after a guess at the driver's pace,
+    # which a loaded host outruns
     deadline = time.monotonic() + 60
-    while not device(grading).get("rxq0_free"):
+    while why := receiving(before, now := device(grading)):
         if time.monotonic() > deadline:
             ended = guest.collect("a", "rx", stop=True)
-            after = device(grading)
-            raise AssertionError(
-                "a's RX queue 0 never had a free descriptor (RDT never moved past RDH)"
-                + trouble(before, after)
-                + f"\n{ended.explain()}"
-            )
+            raise AssertionError(why + trouble(before, now) + f"\n{ended.explain()}")
         time.sleep(0.2)
-    time.sleep(0.5)  # RXCTRL.RXEN comes last
     blast = guest.run(
         "b",
         f"python3 {SINK} blast --dest {A_IP}:{port} --count {RX_COUNT} --size {SIZE}"
