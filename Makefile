@@ -42,8 +42,11 @@ demo: images
 	$(BIN)/ringlab demo
 	$(BIN)/ringlab grade 01-sockets --submission exercises/01-sockets/solution
 
+# The test scope adds libvirt (started as root where no systemd does) and libvirt-python
+# for the libvirt backend's tests.
 test: images
 	@$(PYTHON) images/host_tools.py ensure test
+	@$(BIN)/python -c 'import libvirt' 2>/dev/null || $(BIN)/pip install -q -e '.[libvirt]'
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP)

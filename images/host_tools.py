@@ -18,11 +18,13 @@ sources: newer Debian releases go into private roots only (:mod:`images.debian`)
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,8 @@ class Tool:
     program: str
     package: str
     why: str
+    #: For a package without a program (headers, say): a file it installs, checked instead.
+    file: str = ""
 
 
 #: What the virtualenv needs, besides :data:`VENV_PACKAGE`.
@@ -52,8 +56,14 @@ IMAGE_TOOLS = (
 #: The virtualenv needs ensurepip, which Debian ships apart from python3.
 VENV_PACKAGE = Tool("python3 -m venv", "python3-venv", "the project's virtualenv")
 #: What ``make test`` needs besides: a terminal multiplexer the ``ringlab watch`` test
-#: types into and reads the screen of, as a person would.
-TEST_TOOLS = (Tool("tmux", "tmux", "the ringlab watch test drives a real terminal"),)
+#: types into and reads the screen of, as a person would; libvirt for the libvirt
+#: backend's tests, and its headers for libvirt-python.
+TEST_TOOLS = (
+    Tool("tmux", "tmux", "the ringlab watch test drives a real terminal"),
+    Tool("libvirtd", "libvirt-daemon-system", "the libvirt backend's tests"),
+    Tool("pkg-config", "pkg-config", "building libvirt-python"),
+    Tool("libvirt-dev", "libvirt-dev", "building libvirt-python", "/usr/include/libvirt/libvirt.h"),
+)
 SCOPES = {
     "venv": VENV_TOOLS,
     "images": VENV_TOOLS + IMAGE_TOOLS,
@@ -69,10 +79,16 @@ def missing(
     scope: str = "images",
     which: Callable[[str], str | None] = shutil.which,
     venv_ok: Callable[[], bool] = has_ensurepip,
+    exists: Callable[[str], bool] = os.path.exists,
 ) -> list[Tool]:
     """The tools of ``scope`` (a key of :data:`SCOPES`) this host lacks; ``which`` finds a
-    program (:func:`shutil.which`), ``venv_ok`` says whether ``python3 -m venv`` works."""
-    lacking = [tool for tool in SCOPES[scope] if which(tool.program) is None]
+    program (:func:`shutil.which`), ``exists`` a tool's file, ``venv_ok`` says whether
+    ``python3 -m venv`` works."""
+    lacking = [
+        tool
+        for tool in SCOPES[scope]
+        if not (exists(tool.file) if tool.file else which(tool.program) is not None)
+    ]
     if not venv_ok():
         lacking.append(VENV_PACKAGE)
     return lacking
@@ -121,6 +137,35 @@ def ensure(scope: str = "images") -> int:
     return 0
 
 
+LIBVIRT_SOCKET = Path("/run/libvirt/libvirt-sock")
+
+
+def start_libvirt() -> int:
+    """As root, start libvirt's system daemons (libvirtd, and virtlogd for the guests'
+    logs) when their socket is missing: a host without systemd, like CI's container, does
+    not start them on install.  And give /dev/kvm to group kvm as Debian's udev rule
+    does where udev has not: libvirt runs QEMU as libvirt-qemu (in group kvm), and a
+    /dev/kvm it cannot open makes libvirt 9 probe QEMU again at every guest start (36 s)."""
+    if os.geteuid() != 0 or LIBVIRT_SOCKET.exists() or shutil.which("libvirtd") is None:
+        return 0
+    kvm = Path("/dev/kvm")
+    if kvm.exists() and kvm.stat().st_gid == 0 and kvm.stat().st_mode & 0o070 == 0:
+        with contextlib.suppress(KeyError, OSError):
+            shutil.chown(kvm, group="kvm")
+            kvm.chmod(0o660)
+    for daemon in ("virtlogd", "libvirtd"):
+        print(f"+ {daemon} -d", flush=True)
+        if subprocess.run([daemon, "-d"]).returncode != 0:
+            print(f"ringlab: {daemon} -d failed", file=sys.stderr)
+            return 1
+    for _ in range(50):  # libvirtd makes its socket a moment after it forks
+        if LIBVIRT_SOCKET.exists():
+            return 0
+        time.sleep(0.1)
+    print(f"ringlab: libvirtd started but {LIBVIRT_SOCKET} did not appear", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str]) -> int:
     command, scope = [*argv, "images"][:2] if argv else ("", "")
     if len(argv) > 2 or command not in ("check", "ensure") or scope not in SCOPES:
@@ -128,7 +173,7 @@ def main(argv: list[str]) -> int:
         print(usage, file=sys.stderr)
         return 2
     if command == "ensure":
-        return ensure(scope)
+        return ensure(scope) or (start_libvirt() if scope == "test" else 0)
     lacking = missing(scope)
     if lacking:
         print(f"missing host tools:\n{describe(lacking)}")

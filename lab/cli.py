@@ -495,6 +495,18 @@ def _module_list(word: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ringlab", description=__doc__)
+    parser.add_argument(
+        "--backend",
+        choices=["qemu", "libvirt"],
+        help="who runs the guests: ringlab itself (qemu, the default) or libvirt"
+        " (sets RINGLAB_BACKEND for every process the command starts)",
+    )
+    parser.add_argument(
+        "--libvirt-uri",
+        metavar="URI",
+        help="with --backend libvirt: qemu:///system (root's default), qemu:///session"
+        " (a user's) or a remote URI (RINGLAB_LIBVIRT_URI)",
+    )
     sub = parser.add_subparsers(dest="subcommand", required=True)
 
     def add(name: str, func: Any) -> argparse.ArgumentParser:
@@ -602,6 +614,11 @@ def parse(words: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else list(argv))
+    # in the environment, so a lab's supervisor and the grader's processes choose alike
+    if args.backend:
+        os.environ["RINGLAB_BACKEND"] = args.backend
+    if args.libvirt_uri:
+        os.environ["RINGLAB_LIBVIRT_URI"] = args.libvirt_uri
     try:
         return int(args.func(args))
     except (ProvisionError, VmError, ExerciseError, StarterError, FileExistsError) as error:

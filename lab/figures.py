@@ -71,7 +71,11 @@ def device_counters(lab: Lab, ports: tuple[str, ...] = ("a", "b")) -> Counters:
 
 def host_pids(lab: Lab) -> dict[str, int]:
     """The host processes doing a lab's work: each guest's QEMU and the vNIC fabric."""
-    pids = {f"qemu {name}": vm.process.pid for name, vm in lab.vms.items() if vm.process}
+    pids = {
+        f"qemu {name}": pid
+        for name, vm in lab.vms.items()
+        if vm.process and (pid := vm.process.pid) is not None
+    }
     if lab.fabric is not None and lab.fabric.process is not None:
         pids["fabric"] = lab.fabric.process.pid
     return pids

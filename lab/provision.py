@@ -12,9 +12,9 @@ from typing import Any
 from images import guest, qemu
 from images.cache import cache_root, du, remove_stale_temporaries
 from images.guest import GuestImage
-from images.progress import Steps
+from images.progress import ProvisionError, Steps
 from images.qemu import Qemu
-from lab import kvm
+from lab import kvm, libvirt_guest
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,21 @@ class Platform:
     image: GuestImage
     accel: str  # "kvm" or "tcg"
     accel_reason: str
+    #: Where guests run: None for QEMU started by the lab itself, else a libvirt URI
+    #: (``RINGLAB_BACKEND=libvirt``; see :mod:`lab.libvirt_guest`).
+    libvirt_uri: str | None = None
+
+
+def backend() -> str | None:
+    """The libvirt URI guests run under, or None for the lab's own QEMU processes:
+    ``RINGLAB_BACKEND`` (``qemu``, the default, or ``libvirt``; ``ringlab --backend``
+    sets it, so a lab's supervisor and graders inherit it)."""
+    chosen = os.environ.get("RINGLAB_BACKEND") or "qemu"
+    if chosen == "qemu":
+        return None
+    if chosen == "libvirt":
+        return libvirt_guest.default_uri()
+    raise ProvisionError(f"RINGLAB_BACKEND={chosen!r}: choose qemu or libvirt")
 
 
 def accelerator(found_qemu: Qemu, image: GuestImage) -> tuple[str, str]:
@@ -40,7 +55,7 @@ def ensure() -> Platform:
     found_qemu = qemu.ensure(steps)
     image = guest.ensure(steps)
     accel, reason = accelerator(found_qemu, image)
-    return Platform(found_qemu, image, accel, reason)
+    return Platform(found_qemu, image, accel, reason, backend())
 
 
 def survey() -> dict[str, Any]:

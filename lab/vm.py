@@ -42,6 +42,7 @@ from types import FrameType
 
 from images.guest import GuestImage
 from images.qemu import Qemu
+from lab import libvirt_guest
 from lab.children import die_with_parent
 from lab.console import CommandResult, CommandTimeout, Console, ConsoleError
 from lab.fabric_process import FabricProcess
@@ -52,6 +53,47 @@ from lab.topology import ANCHOR_NICS, VNIC, Topology, VmSpec
 
 class VmError(RuntimeError):
     """A guest failed to start or died; the message says where its logs are."""
+
+
+class QemuProcess:
+    """A QEMU this process started: what :class:`Vm` needs of it (as of a libvirt
+    :class:`lab.libvirt_guest.Domain`)."""
+
+    def __init__(self, command: list[str], log: Path) -> None:
+        self.log_path = log
+        with open(log, "ab") as qemu_log:
+            self.popen = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=qemu_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a terminal's ^C goes to us, not to QEMU
+                preexec_fn=die_with_parent(signal.SIGKILL),
+            )
+        self.pid: int | None = self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for QEMU to exit; whether it has."""
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds; idempotent."""
+        if self.running():
+            self.popen.terminate()
+            if not self.wait(grace):
+                self.popen.kill()
+                self.popen.wait()
+
+    def log(self) -> str:
+        """What QEMU printed."""
+        return self.log_path.read_text(errors="replace")
 
 
 class Vm:
@@ -66,6 +108,7 @@ class Vm:
         sockets: Path,
         accel: str,
         devices: list[dict[str, object]] | None = None,
+        libvirt_uri: str | None = None,
     ) -> None:
         self.spec = spec
         #: Extra ``-device`` JSON objects: one vfio-user vNIC (PCI function) per NIC.
@@ -78,15 +121,17 @@ class Vm:
         self.sockets = sockets / spec.name
         self.sockets.mkdir(parents=True, exist_ok=True)
         self.console_socket = self.sockets / "console.sock"
-        self.process: subprocess.Popen[bytes] | None = None
+        #: Where the guests run: QEMU started here (None), or libvirt at this URI.
+        self.libvirt_uri = libvirt_uri
+        self.process: QemuProcess | libvirt_guest.Domain | None = None
         self.console: Console | None = None
         self.boot_seconds: float | None = None
         self._listener: socket.socket | None = None
         self._started = 0.0
         self._aborted = False
 
-    def command_line(self, command_socket: Path) -> list[str]:
-        spec, image = self.spec, self.image
+    def kernel_command_line(self) -> str:
+        spec = self.spec
         args = [
             "console=ttyS0",
             "panic=-1",
@@ -101,8 +146,12 @@ class Vm:
             values = [getattr(nic, key) or "" for nic in spec.nics]
             if any(values):
                 args.append(f"ringlab.{key}=" + ",".join(values))
-        args += spec.kernel_args
-        cmd = self.qemu.command(
+        return " ".join(args + spec.kernel_args)
+
+    def command_line(self, command_socket: Path) -> list[str]:
+        """QEMU's whole command line: the machine, then :meth:`device_arguments`."""
+        spec, image = self.spec, self.image
+        return self.qemu.command(
             "-name", spec.name,
             "-machine", f"pc,accel={self.accel},memory-backend=ram",
             "-object", f"memory-backend-memfd,id=ram,size={spec.memory_mb}M,share=on",
@@ -112,7 +161,14 @@ class Vm:
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", str(image.kernel),
             "-initrd", str(image.initrd),
-            "-append", " ".join(args),
+            "-append", self.kernel_command_line(),
+            *self.device_arguments(command_socket),
+        )  # fmt: skip
+
+    def device_arguments(self, command_socket: Path) -> list[str]:
+        """The guest's disk, channels, shares and NICs: the same on either backend."""
+        spec, image = self.spec, self.image
+        cmd = [
             "-drive", f"file={image.rootfs},if=virtio,format=raw,snapshot=on",
             "-chardev", f"file,id=serial0,path={self.logs / 'serial.log'},append=on",
             "-serial", "chardev:serial0",
@@ -121,7 +177,7 @@ class Vm:
             "-device", "virtconsole,chardev=cmd",
             "-chardev", f"socket,id=human,path={self.console_socket},server=on,wait=off",
             "-device", "virtconsole,chardev=human",
-        )  # fmt: skip
+        ]  # fmt: skip
         for share in spec.shares:
             readonly = ",readonly=on" if share.readonly else ""
             cmd += [
@@ -158,18 +214,30 @@ class Vm:
         for nic in self.spec.nics:
             if nic.model != VNIC:  # QEMU binds it: a guest started again finds it taken
                 self.cable_end(nic.port).unlink(missing_ok=True)
-        cmd = self.command_line(command_socket)
-        (self.logs / "qemu.cmdline").write_text(" ".join(cmd) + "\n")
         self._started = time.monotonic()
-        with open(self.logs / "qemu.log", "ab") as qemu_log:
-            self.process = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=qemu_log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a terminal's ^C goes to us, not to QEMU
-                preexec_fn=die_with_parent(signal.SIGKILL),
-            )
+        if self.libvirt_uri is None:
+            cmd = self.command_line(command_socket)
+            (self.logs / "qemu.cmdline").write_text(" ".join(cmd) + "\n")
+            self.process = QemuProcess(cmd, self.logs / "qemu.log")
+            return
+        xml = libvirt_guest.domain_xml(
+            # unique on the libvirt host: the lab's socket directory names this lab
+            name=f"{self.sockets.parent.name}-{self.spec.name}",
+            qemu=self.qemu,
+            accel=self.accel,
+            memory_mb=self.spec.memory_mb,
+            cpus=self.spec.cpus,
+            kernel=self.image.kernel,
+            initrd=self.image.initrd,
+            cmdline=self.kernel_command_line(),
+            passthrough=self.device_arguments(command_socket),
+            as_root=self.libvirt_uri.endswith("/system") and os.geteuid() == 0,
+        )
+        (self.logs / "domain.xml").write_text(xml + "\n")
+        try:
+            self.process = libvirt_guest.Domain(self.libvirt_uri, xml)
+        except libvirt_guest.LibvirtError as error:
+            raise VmError(f"{self.spec.name}: {error}") from error
 
     def wait_ready(self, timeout: float = 120.0) -> float:
         """Accept the console connection and wait for READY; return seconds since start."""
@@ -180,7 +248,7 @@ class Vm:
             try:
                 conn, _ = self._listener.accept()
             except TimeoutError:
-                if self.process.poll() is not None:
+                if not self.process.running():
                     raise VmError(self._death_notice("QEMU exited during start-up")) from None
                 if time.monotonic() > deadline:
                     raise VmError(self._death_notice("QEMU never opened its console")) from None
@@ -240,28 +308,17 @@ class Vm:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            self.process.stop(grace)
         shutil.rmtree(self.sockets, ignore_errors=True)
 
     def _exited(self, within: float) -> bool:
         """Has QEMU exited (waiting up to ``within`` seconds for it to finish)?"""
-        if self.process is None:
-            return True
-        try:
-            self.process.wait(within)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
+        return self.process is None or self.process.wait(within)
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.process is not None and self.process.running()
 
     def kernel_log(self) -> str:
         try:
@@ -271,7 +328,7 @@ class Vm:
 
     def _death_notice(self, what: str) -> str:
         tail = "\n".join(self.kernel_log().splitlines()[-15:])
-        qemu = (self.logs / "qemu.log").read_text(errors="replace")[-2000:]
+        qemu = self.process.log()[-2000:] if self.process is not None else "(not started)"
         return (
             f"{self.spec.name}: {what}\n--- QEMU ---\n{qemu}\n--- kernel log (tail) ---\n{tail}\n"
             f"(logs in {self.logs})"
@@ -322,7 +379,13 @@ class Lab:
         )
         self.vms = {
             spec.name: Vm(
-                spec, platform.qemu, platform.image, self.run, self._sockets, platform.accel
+                spec,
+                platform.qemu,
+                platform.image,
+                self.run,
+                self._sockets,
+                platform.accel,
+                libvirt_uri=platform.libvirt_uri,
             )
             for spec in topology.vms
         }

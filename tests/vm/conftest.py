@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from lab import provision
+from lab import libvirt_guest, provision
 from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import default_specs
@@ -18,6 +19,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/tests/vm/" in str(item.path):
             item.add_marker(pytest.mark.vm)
+
+
+#: The two ways guests run: QEMU started by the lab, or libvirt domains.
+BACKENDS = ["qemu", "libvirt"]
+
+
+def libvirt_uri() -> str:
+    """The libvirt URI the libvirt backend's tests use; skips the test, saying why, where
+    libvirt cannot be reached (``make test`` as root installs and starts it)."""
+    uri = libvirt_guest.default_uri()
+    try:
+        libvirt_guest.connect(uri).close()
+    except libvirt_guest.LibvirtError as error:
+        pytest.skip(f"the libvirt backend needs libvirt here: {error}")
+    return uri
+
+
+def on_backend(platform: Platform, backend: str) -> Platform:
+    """``platform`` with its guests run by ``backend`` (one of :data:`BACKENDS`)."""
+    if backend == "qemu":
+        return platform
+    return dataclasses.replace(platform, libvirt_uri=libvirt_uri())
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 One lab for the whole module (boots cost seconds under TCG): guests a and b and a host
 endpoint h on a learning switch. Tests that break things (faults, link drops, resets,
 reloads) put them back before they return, so the order of the tests does not matter.
+All of it runs twice: guests started by the lab itself, and guests run by libvirt.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lab.provision import Platform
 from lab.runs import RunDir
 from lab.topology import wired
 from lab.vm import Lab, Vm
+from tests.vm.conftest import BACKENDS, on_backend
 from tests.vm.helpers import assert_kernel_quiet, ok, wait, wait_addressed
 from vnic.model.wire import HostEndpoint
 
@@ -27,10 +29,11 @@ IP6 = {"a": "fd72:6c::1", "b": "fd72:6c::2"}
 MAC = {"a": "02:72:6c:00:00:01", "b": "02:72:6c:00:00:02"}
 
 
-@pytest.fixture(scope="module")
-def pair(platform: Platform) -> Iterator[Lab]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def pair(request: pytest.FixtureRequest, platform: Platform) -> Iterator[Lab]:
+    """The lab, its guests run by each backend in turn: the sockets path must not care."""
     topology = wired(["a", "b"], RunDir.new("test-sockets"), modules=["vnic"], hosts=["h"])
-    with Lab(topology, platform) as lab:
+    with Lab(topology, on_backend(platform, request.param)) as lab:
         lab.start()
         yield lab
         for name in ("a", "b"):
