@@ -35,6 +35,8 @@ def pair(request: pytest.FixtureRequest, platform: Platform) -> Iterator[Lab]:
     topology = wired(["a", "b"], RunDir.new("test-sockets"), modules=["vnic"], hosts=["h"])
     with Lab(topology, on_backend(platform, request.param)) as lab:
         lab.start()
+        kinds = {type(vm.process).__name__ for vm in lab.vms.values()}
+        assert kinds == {"Domain" if request.param == "libvirt" else "QemuProcess"}
         yield lab
         for name in ("a", "b"):
             assert_kernel_quiet(lab[name])

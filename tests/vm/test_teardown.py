@@ -1,4 +1,5 @@
-"""Nothing is left behind: not on Ctrl-C during boot, not when the lab process is killed."""
+"""Nothing is left behind: not on Ctrl-C during boot, not when the lab process is killed;
+on either backend (the lab's own QEMU processes, or libvirt domains)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from lab import libvirt_guest
 from lab.provision import Platform
 from lab.vm import pids_of_our_qemus
+from tests.vm.conftest import BACKENDS, libvirt_uri
 
 BOOT_AND_WAIT = """
 import sys
@@ -30,17 +33,30 @@ with terminate_on_sigterm(), Lab(t, p) as lab:
 """
 
 
-def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+def _start(backend: str) -> tuple[subprocess.Popen[str], Path]:
+    if backend == "libvirt":
+        libvirt_uri()  # or skip, saying why
     child = subprocess.Popen(
         [sys.executable, "-c", BOOT_AND_WAIT],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "RINGLAB_BACKEND": backend},
     )
     assert child.stdout is not None
     line = child.stdout.readline()
     assert line.startswith("SOCKETS "), line
     return child, Path(line.split()[1])
+
+
+def _domains(sockets: Path) -> list[str]:
+    """libvirt domains of the lab whose socket directory is ``sockets`` (its guests' names
+    start with the directory's)."""
+    connection = libvirt_guest.connect(libvirt_guest.default_uri())
+    try:
+        return [d.name() for d in connection.listAllDomains() if d.name().startswith(sockets.name)]
+    finally:
+        connection.close()
 
 
 def _wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
@@ -53,11 +69,12 @@ def _wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
     return alive
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_boot_leaves_nothing(
-    platform: Platform, tmp_path: Path, runs: Path, signum: signal.Signals
+    platform: Platform, runs: Path, signum: signal.Signals, backend: str
 ) -> None:
-    child, sockets = _start(tmp_path)
+    child, sockets = _start(backend)
     time.sleep(1.5)  # QEMU is running, the guests are still booting
     ours = pids_of_our_qemus(runs)
     assert len(ours) == 2, "both QEMUs should be running mid-boot"
@@ -65,16 +82,24 @@ def test_signal_during_boot_leaves_nothing(
     child.wait(30)
     assert _wait_gone(ours) == []
     assert not sockets.exists()
+    if backend == "libvirt":
+        assert _domains(sockets) == []
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_killed_lab_process_takes_its_guests_along(
-    platform: Platform, tmp_path: Path, runs: Path
+    platform: Platform, runs: Path, backend: str
 ) -> None:
-    """SIGKILL gives no chance to clean up: the QEMUs' parent-death signal must do it."""
-    child, _ = _start(tmp_path)
+    """SIGKILL gives no chance to clean up: the QEMUs' parent-death signal must do it, or
+    libvirt, which destroys a domain started with AUTODESTROY when its connection closes."""
+    child, sockets = _start(backend)
     time.sleep(1.5)
     ours = pids_of_our_qemus(runs)
     assert ours
+    if backend == "libvirt":
+        assert len(_domains(sockets)) == 2
     os.kill(child.pid, signal.SIGKILL)
     child.wait(10)
     assert _wait_gone(ours) == []
+    if backend == "libvirt":
+        assert _domains(sockets) == []
