@@ -73,10 +73,9 @@ def student() -> Iterator[Student]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def test_an_ordinary_user_runs_the_whole_lab_from_imported_images(
-    platform: Platform, student: Student
-) -> None:
-    # the student's copy of the course tree (as a clone would be, local changes included)
+def set_up(student: Student, extras: str = "") -> None:
+    """The student's copy of the course tree (as a clone would be, local changes
+    included), their virtualenv (with ``extras``), and the images root exported, imported."""
     skip = shutil.ignore_patterns(".venv", ".git", "_build", "__pycache__", "*.egg-info")
     shutil.copytree(ROOT, student.tree, ignore=skip, symlinks=True)
     student.give(student.tree)
@@ -84,7 +83,7 @@ def test_an_ordinary_user_runs_the_whole_lab_from_imported_images(
     assert venv.returncode == 0, venv.stderr
     pip = student.tree / ".venv" / "bin" / "pip"
     installed = student.run(
-        str(pip), "install", "-q", "-e", str(student.tree), "pytest", "pytest-timeout",
+        str(pip), "install", "-q", "-e", f"{student.tree}{extras}", "pytest", "pytest-timeout",
         timeout=600,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stdout + installed.stderr
@@ -93,9 +92,14 @@ def test_an_ordinary_user_runs_the_whole_lab_from_imported_images(
     export = ringlab("images", "export", str(bundle))
     assert export.returncode == 0, export.stderr
     student.give(bundle)
-
     imported = student.ringlab("images", "import", str(bundle))
     assert imported.returncode == 0, imported.stdout + imported.stderr
+
+
+def test_an_ordinary_user_runs_the_whole_lab_from_imported_images(
+    platform: Platform, student: Student
+) -> None:
+    set_up(student)
     doctor = json.loads(student.ringlab("doctor", "--json").stdout)
     assert doctor["image"]["built"] and doctor["cache"].startswith(str(student.home))
     assert doctor["accel"]["use"] in ("tcg", "kvm")
@@ -127,3 +131,34 @@ def test_an_ordinary_user_runs_the_whole_lab_from_imported_images(
     assert all(pwd.getpwuid(p.stat().st_uid).pw_name == student.name for p in made)
     left = subprocess.run(["pgrep", "-u", student.name], capture_output=True, text=True)
     assert left.stdout == "", f"processes of {student.name} left: {left.stdout}"
+
+
+def test_an_ordinary_user_runs_a_lab_under_their_libvirt_session(
+    platform: Platform, student: Student
+) -> None:
+    """``--backend libvirt`` as a user: qemu:///session, whose daemon libvirt starts for
+    them, runs their guests as them."""
+    if shutil.which("libvirtd") is None:
+        pytest.skip("libvirt is not installed (make test installs it as root)")
+    set_up(student, "[libvirt]")
+    up = student.ringlab("--backend", "libvirt", "up", "--wired", "a", "b")
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        ping = student.ringlab("exec", "b", "--", "ping", "-c", "2", "-W", "5", "198.18.0.1")
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        domains = student.run("virsh", "-c", "qemu:///session", "list", "--name")
+        assert domains.stdout.split() and all(
+            name.endswith(("-a", "-b")) for name in domains.stdout.split()
+        ), domains.stdout + domains.stderr
+        qemus = subprocess.run(["pgrep", "-u", student.name, "-f", "qemu-system"],
+                               capture_output=True, text=True)  # fmt: skip
+        assert len(qemus.stdout.split()) == 2, "the guests' QEMUs should run as the student"
+    finally:
+        down = student.ringlab("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert list(student.home.rglob("domain.xml")), "the guests were not libvirt domains"
+    domains = student.run("virsh", "-c", "qemu:///session", "list", "--all", "--name")
+    assert domains.stdout.split() == [], f"domains left: {domains.stdout}"
+    left = subprocess.run(["pgrep", "-u", student.name, "-f", "qemu-system"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert left.stdout == "", f"QEMUs of {student.name} left: {left.stdout}"
