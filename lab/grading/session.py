@@ -339,6 +339,19 @@ class GradingLab:
         return dict(lab.fabric.stats()["stats"]["ports"])
 
 
+def delta(before: dict[str, Any], after: dict[str, Any], port: str, key: str) -> int:
+    """Growth of a port counter between two :meth:`GradingLab.port_counters` snapshots,
+    or of its device's counter (``device.NAME``); a counter that is absent counts 0."""
+
+    def read(stats: dict[str, Any]) -> int:
+        node: Any = stats[port]
+        for part in key.split("."):
+            node = node.get(part, 0) if isinstance(node, dict) else 0
+        return int(node)
+
+    return read(after) - read(before)
+
+
 class GradingSession:
     """What the checks of one grade share: exercise, staged submission, the lab.
 

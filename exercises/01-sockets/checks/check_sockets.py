@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from lab.grading.plugin import Budget
-from lab.grading.session import GradingSession, ProgramRun
+from lab.grading.session import GradingSession, ProgramRun, delta
 
 TOOLS = "/mnt/project/exercises/01-sockets/checks/tools"
 SUB = "/mnt/submission"
@@ -45,18 +45,6 @@ def arrival_rate(sink: dict[str, Any]) -> float:
     span = float(sink["arrival_seconds"])
     assert span > 0, f"the sink saw no time pass between {sink['valid']} datagrams"
     return (int(sink["valid"]) - 1) / span
-
-
-def delta(before: dict[str, Any], after: dict[str, Any], port: str, key: str) -> int:
-    """Growth of a port counter, or of its device's counter (``device.NAME``)."""
-
-    def read(stats: dict[str, Any]) -> int:
-        node: Any = stats[port]
-        for part in key.split("."):
-            node = node.get(part, 0) if isinstance(node, dict) else 0
-        return int(node)
-
-    return read(after) - read(before)
 
 
 def where_lost(before: dict[str, Any], after: dict[str, Any], guest: Budget) -> str:

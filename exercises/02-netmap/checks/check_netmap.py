@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from lab.grading.plugin import Budget
-from lab.grading.session import GradingSession, ProgramRun
+from lab.grading.session import GradingSession, ProgramRun, delta
 
 TOOLS = "/mnt/project/exercises/02-netmap/checks/tools"
 SUB = "/mnt/submission"
@@ -111,18 +111,6 @@ def rejected(guest: Budget, vm: str, mark: int, run: ProgramRun | None = None) -
     if run is not None and "EINVAL" in run.output and "bad head" not in text:
         text += " (your program saw EINVAL)"
     return text
-
-
-def delta(before: dict[str, Any], after: dict[str, Any], port: str, key: str) -> int:
-    """Growth of a port counter, or of its device's counter (``device.NAME``)."""
-
-    def read(stats: dict[str, Any]) -> int:
-        node: Any = stats[port]
-        for part in key.split("."):
-            node = node.get(part, 0) if isinstance(node, dict) else 0
-        return int(node)
-
-    return read(after) - read(before)
 
 
 def wait_active(guest: Budget, vm: str, names: list[str], tag: str) -> None:
