@@ -65,8 +65,8 @@ def _iface(vm: Vm, port: str) -> str:
 
 
 def _ipv4(vm: Vm) -> str:
-    assert vm.spec.ip is not None
-    return vm.spec.ip.split("/")[0]
+    assert vm.spec.address is not None
+    return vm.spec.address
 
 
 # ---------------------------------------------------------------------------------------------
