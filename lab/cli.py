@@ -53,6 +53,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     image = facts["image"]
     table.add_row("guest image", f"kernel {image['kernel']}" if image["built"] else "not built")
     table.add_row("accelerator", f"{facts['accel']['use']} ({facts['accel']['why']})")
+    runs = facts["backend"]
+    table.add_row(
+        "guests run by", "libvirt at " + runs["uri"] if "uri" in runs else "ringlab (QEMU)"
+    )
     root = Path(facts["cache"])
     size = f" ({facts['cache_bytes'] / 1e6:.0f} MB)" if root.is_dir() else ""
     table.add_row("cache", f"{root}{size}")

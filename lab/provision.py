@@ -61,7 +61,7 @@ def ensure() -> Platform:
 def survey() -> dict[str, Any]:
     """What this machine offers, as plain data (``ringlab doctor``; builds nothing): the
     Python, QEMU and whether it has vfio-user-pci, the guest image, the accelerator, the
-    cache, its layers and its size."""
+    cache, its layers and its size, and who runs the guests (the backend)."""
     found = qemu.find()
     facts: dict[str, Any] = {"python": sys.version.split()[0], "cache": str(cache_root())}
     if found is None:
@@ -107,4 +107,6 @@ def survey() -> dict[str, Any]:
         else {}
     )
     facts["cache_bytes"] = du(root) if root.is_dir() else 0
+    uri = backend()
+    facts["backend"] = {"use": "libvirt", "uri": uri} if uri else {"use": "qemu"}
     return facts

@@ -212,3 +212,15 @@ def test_doctor_json_gives_the_cache_size(capsys: pytest.CaptureFixture[str]) ->
     facts = json.loads(capsys.readouterr().out)
     assert facts["cache_bytes"] == 12345
     assert facts["cache_layers"] == {"qemu": ["x"]}
+
+
+def test_doctor_says_who_runs_the_guests(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RINGLAB_BACKEND", "qemu")  # and back as it was, after --backend
+    cli.main(["doctor", "--json"])
+    assert json.loads(capsys.readouterr().out)["backend"] == {"use": "qemu"}
+    monkeypatch.setenv("RINGLAB_LIBVIRT_URI", "qemu:///session")
+    cli.main(["--backend", "libvirt", "doctor", "--json"])
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["backend"] == {"use": "libvirt", "uri": "qemu:///session"}
