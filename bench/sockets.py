@@ -5,6 +5,8 @@ one counts is described there): ``sockets_udp_pps``, ``doorbells_per_packet``,
 ``irqs_per_packet``, ``reg_reads_per_packet`` and ``tcp_mbps``, all counted on the host from
 the device counters; details on stderr. Run by ``make bench``. The link has flow control,
 as every lab link has (:mod:`lab.topology`); ``--no-flow-control`` measures it without.
+The vNIC computes checksums for the guests (TX offload, RX checksum reporting);
+``--no-offload`` turns both off with ethtool in both guests, to see what they save.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def main() -> None:
         action="store_false",
         help="a link without flow control: a full RX ring drops (rx_drop_no_desc)",
     )
+    parser.add_argument(
+        "--no-offload",
+        dest="offload",
+        action="store_false",
+        help="checksums computed by the guests' kernels (ethtool -K tx off rx off)",
+    )
     args = parser.parse_args()
     topology = wired(
         ["a", "b"],
@@ -37,6 +45,9 @@ def main() -> None:
     )
     with Lab(topology, provision.ensure()) as lab:
         lab.start()
+        if not args.offload:
+            for name in ("a", "b"):
+                lab[name].run("ethtool -K eth0 tx off rx off", check=True)
         figures = sockets_figures(lab, args.seconds)
     for line in figures.details:
         print(line, file=sys.stderr)
