@@ -97,8 +97,17 @@ class Window:
     seconds: float
 
 
-def window(lab: Lab, seconds: float, warmup: float = WARMUP_S) -> Window:
-    """Measure ``seconds`` of host time, after a warm-up."""
+def window(lab: Lab, seconds: float, warmup: float = WARMUP_S, sender: str | None = None) -> Window:
+    """Measure ``seconds`` of host time, after a warm-up; with ``sender`` (a port), the
+    warm-up starts only once that port's device sends: a program started in the
+    background of a loaded TCG guest may take seconds to send its first frame."""
+    if sender is not None:
+        first = device_counters(lab, (sender,))[sender]["tx_frames"]
+        deadline = time.monotonic() + 30
+        while device_counters(lab, (sender,))[sender]["tx_frames"] == first:
+            if time.monotonic() > deadline:
+                break  # the caller finds no traffic in the window, and says so
+            time.sleep(0.05)
     time.sleep(warmup)
     pids = host_pids(lab)
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -133,7 +142,7 @@ def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> 
     total = seconds + WARMUP_S + 1
     flow = pause_counters(lab)
     a.run(f"{PEER} udp-blast {dst} 9000 64 {total} > /tmp/blast.json 2>&1 &", check=True)
-    udp = window(lab, seconds)
+    udp = window(lab, seconds, sender="a")
     d, dt = udp.counters, udp.seconds
     time.sleep(total - WARMUP_S - seconds + 2.5)  # the sender has finished
     frames, sent = d["b"]["total_tpr"], d["a"]["tx_frames"]
@@ -155,7 +164,7 @@ def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> 
     retrans = snmp(a)["Tcp"]["RetransSegs"]
     flow = pause_counters(lab)
     a.run(f"iperf3 -c {dst} -p 5201 -t {seconds + WARMUP_S + 1} > /tmp/tcp.log 2>&1 &")
-    tcp = window(lab, seconds)
+    tcp = window(lab, seconds, sender="a")
     dtcp, dt2 = tcp.counters, tcp.seconds
     a.run("sleep 2; pkill iperf3", timeout=30)
     b.run("pkill iperf3")
@@ -580,6 +589,9 @@ class AnchorRun:
     cpu_us: dict[str, float]
     #: the netmap sender's adapter ("native" or "generic"); "" for the socket senders
     adapter: str = ""
+    #: packets b's interface counted in the window, and all the sender says it sent
+    received: int = 0
+    sent: int = 0
 
     @property
     def cpu_us_total(self) -> float:
@@ -651,4 +663,6 @@ def _anchor_run(lab: Lab, nic: str, sender: str, seconds: float) -> AnchorRun:
         pps=received / (u1 - u0),
         sent_pps=said.get("pps") or said["sent"] / total,
         cpu_us={name: 1e6 * (cpu1[name] - cpu0[name]) / received for name in pids},
+        received=received,
+        sent=int(said.get("sent", 0)),
     )

@@ -85,5 +85,7 @@ def test_tcp_transfer_is_exact(anchor: Lab) -> None:
 def test_the_benchmarks_c_sender_is_counted_at_b(anchor: Lab) -> None:
     nic = anchor["a"].spec.nics[0].model
     run = anchor_run(anchor, nic, "c", seconds=2.0)
-    assert 0 < run.pps <= run.sent_pps * 1.1, run  # b cannot get more than a sent
+    # b's window is part of the run, so it cannot count more than a sent in all; its rate
+    # may well beat the sender's average, which includes the sender's start
+    assert run.pps > 0 and 0 < run.received <= run.sent, run
     assert set(run.cpu_us) == {"qemu a", "qemu b"}  # no fabric on an anchor
