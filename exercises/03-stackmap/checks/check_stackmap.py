@@ -194,7 +194,10 @@ def test_attach(grading: GradingSession, guest: Budget, measure: Measure) -> Non
         during = stack_counters(guest)
     held = guest.collect("a", "hold")
     ended = guest.collect("b", "server", stop=True)
-    assert held.ok, f"the exercise's client could not connect: {held.explain()}"
+    # the server's own words too: a server that died (a TODO, say) is why nobody connects
+    assert held.ok, (
+        f"the exercise's client could not connect: {held.explain()}\nyour server: {ended.explain()}"
+    )
     attached = grown(before, during, "attached")
     assert attached == CONNS, (
         f"netmap.ko attached {attached} sockets to the stack port while {CONNS} connections "
