@@ -27,6 +27,7 @@ sockets (docs/setup.rst).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 import time
@@ -50,7 +51,9 @@ def default_uri() -> str:
     )
 
 
+@functools.cache
 def _libvirt() -> Any:
+    """libvirt-python, imported and quietened once."""
     try:
         import libvirt
     except ImportError as error:

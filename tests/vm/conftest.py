@@ -36,6 +36,16 @@ def libvirt_uri() -> str:
     return uri
 
 
+def libvirt_domains(prefix: str = "ringlab-") -> set[str]:
+    """Names of the libvirt domains (at :func:`libvirt_uri`) that start with ``prefix``:
+    a lab's guests start with its socket directory's name, every lab's with "ringlab-"."""
+    connection = libvirt_guest.connect(libvirt_uri())
+    try:
+        return {d.name() for d in connection.listAllDomains() if d.name().startswith(prefix)}
+    finally:
+        connection.close()
+
+
 def on_backend(platform: Platform, backend: str) -> Platform:
     """``platform`` with its guests run by ``backend`` (one of :data:`BACKENDS`)."""
     if backend == "qemu":

@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 from scapy.all import ARP, rdpcap
 
-from lab import libvirt_guest
 from lab.grading.model import GradeReport, find_exercise
 from lab.provision import Platform
 from tests.vm import helpers
-from tests.vm.conftest import BACKENDS, libvirt_uri
+from tests.vm.conftest import BACKENDS, libvirt_domains
 from tests.vm.helpers import with_fault
 
 EXERCISE = find_exercise("01-sockets")
@@ -29,14 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def grade(submission: Path, tmp_path: Path) -> GradeReport:
     return helpers.grade(EXERCISE, submission, tmp_path, timeout=240)
-
-
-def ringlab_domains() -> set[str]:
-    connection = libvirt_guest.connect(libvirt_uri())
-    try:
-        return {d.name() for d in connection.listAllDomains() if d.name().startswith("ringlab-")}
-    finally:
-        connection.close()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -50,12 +41,12 @@ def test_solution_scores_full_marks(
     """The reference solution, its guests run by either backend (libvirt: no domain of the
     grade outlives it)."""
     monkeypatch.setenv("RINGLAB_BACKEND", backend)
-    before = ringlab_domains() if backend == "libvirt" else set()
+    before = libvirt_domains() if backend == "libvirt" else set()
     report = helpers.grade(EXERCISE, EXERCISE.solution, tmp_path, runs, timeout=240)
     # the guests were libvirt's exactly when asked: each one's run folder keeps its domain
     assert bool(list(runs.rglob("domain.xml"))) == (backend == "libvirt")
     if backend == "libvirt":
-        assert ringlab_domains() <= before
+        assert libvirt_domains() <= before
     by = {r.name: r for r in report.results}
     assert report.score == report.max_score == 11, json.dumps(report.to_json(), indent=1)
     names = {m.name for r in report.results for m in r.measurements}

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import libvirt_guest
 from lab.provision import Platform
 from lab.vm import pids_of_our_qemus
-from tests.vm.conftest import BACKENDS, libvirt_uri
+from tests.vm.conftest import BACKENDS, libvirt_domains, libvirt_uri
 
 BOOT_AND_WAIT = """
 import sys
@@ -49,16 +48,6 @@ def _start(backend: str) -> tuple[subprocess.Popen[str], Path]:
     return child, Path(line.split()[1])
 
 
-def _domains(sockets: Path) -> list[str]:
-    """libvirt domains of the lab whose socket directory is ``sockets`` (its guests' names
-    start with the directory's)."""
-    connection = libvirt_guest.connect(libvirt_guest.default_uri())
-    try:
-        return [d.name() for d in connection.listAllDomains() if d.name().startswith(sockets.name)]
-    finally:
-        connection.close()
-
-
 def _wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,7 +72,7 @@ def test_signal_during_boot_leaves_nothing(
     assert _wait_gone(ours) == []
     assert not sockets.exists()
     if backend == "libvirt":
-        assert _domains(sockets) == []
+        assert libvirt_domains(sockets.name) == set()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -97,9 +86,9 @@ def test_killed_lab_process_takes_its_guests_along(
     ours = pids_of_our_qemus(runs)
     assert ours
     if backend == "libvirt":
-        assert len(_domains(sockets)) == 2
+        assert len(libvirt_domains(sockets.name)) == 2
     os.kill(child.pid, signal.SIGKILL)
     child.wait(10)
     assert _wait_gone(ours) == []
     if backend == "libvirt":
-        assert _domains(sockets) == []
+        assert libvirt_domains(sockets.name) == set()
