@@ -97,14 +97,19 @@ class Window:
     seconds: float
 
 
+#: Frames a sender's port must send before a window's warm-up starts: more than the stray
+#: frames a freshly booted guest sends on its own (ARP, IPv6 router solicitations).
+SENDER_STARTED = 200
+
+
 def window(lab: Lab, seconds: float, warmup: float = WARMUP_S, sender: str | None = None) -> Window:
     """Measure ``seconds`` of host time, after a warm-up; with ``sender`` (a port), the
-    warm-up starts only once that port's device sends: a program started in the
-    background of a loaded TCG guest may take seconds to send its first frame."""
+    warm-up starts only once that port's device has sent ``SENDER_STARTED`` frames: a
+    program started in the background of a loaded TCG guest may take seconds to begin."""
     if sender is not None:
-        first = device_counters(lab, (sender,))[sender]["tx_frames"]
+        started = device_counters(lab, (sender,))[sender]["tx_frames"] + SENDER_STARTED
         deadline = time.monotonic() + 30
-        while device_counters(lab, (sender,))[sender]["tx_frames"] == first:
+        while device_counters(lab, (sender,))[sender]["tx_frames"] < started:
             if time.monotonic() > deadline:
                 break  # the caller finds no traffic in the window, and says so
             time.sleep(0.05)
@@ -117,6 +122,24 @@ def window(lab: Lab, seconds: float, warmup: float = WARMUP_S, sender: str | Non
     cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     diff = {p: {k: v - before[p][k] for k, v in after[p].items()} for p in after}
     return Window(diff, {name: cpu1[name] - cpu0[name] for name in pids}, t1 - t0)
+
+
+def no_traffic(lab: Lab, counts: Counters, sender_log: str) -> str:
+    """Why a window saw nothing: what the sender said, the counters that moved, each
+    ring's head/tail/free now, the wire's flow control and the end of each kernel log."""
+    moved = {p: {k: v for k, v in c.items() if v} for p, c in counts.items()}
+    rings = {
+        p: {k: v for k, v in c.items() if k.startswith(("rxq0_", "txq0_")) or k == "link_up"}
+        for p, c in device_counters(lab).items()
+    }
+    logs = {
+        name: vm.run("dmesg | tail -n 8", timeout=30).output.strip() for name, vm in lab.vms.items()
+    }
+    return (
+        f"the sender says {lab['a'].run(f'cat {sender_log}', timeout=30).output.strip()!r}; "
+        f"counters that moved in the window {moved}; rings now {rings}; "
+        f"wire {pause_counters(lab)}; kernel logs {logs}"
+    )
 
 
 def cpu_per_frame(measured: Window, frames: int) -> dict[str, float]:
@@ -147,7 +170,7 @@ def sockets_figures(lab: Lab, seconds: float = 5.0, dst: str = "198.18.0.2") -> 
     time.sleep(total - WARMUP_S - seconds + 2.5)  # the sender has finished
     frames, sent = d["b"]["total_tpr"], d["a"]["tx_frames"]
     if not frames or not sent:
-        raise RuntimeError(f"no UDP traffic reached b: {d}")
+        raise RuntimeError(f"no UDP traffic reached b; {no_traffic(lab, d, '/tmp/blast.json')}")
     details = [
         f"udp window {dt:.2f} s: a sent {sent}, b's port got {frames}, b's rings took "
         f"{d['b']['rx_frames']} (no-descriptor drops {d['b']['rx_drop_no_desc']}); doorbells "
