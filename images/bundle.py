@@ -1,8 +1,9 @@
-"""Provisioned images in one file: built once (as root) by an instructor, imported anywhere.
+"""Provisioned images in one file: built once by an instructor, imported anywhere.
 
-Building the guest image needs root (debootstrap, chroot); running the lab does not.  So an
-instructor runs ``ringlab images export FILE`` on a machine that built them, and students,
-TAs and graders in unprivileged containers run ``ringlab images import FILE``::
+Building the guest image needs root or a user namespace (:mod:`images.namespace`), which
+containers rarely allow; running the lab needs neither.  So an instructor runs ``ringlab
+images export FILE`` on a machine that built them, and students, TAs and graders in
+unprivileged containers run ``ringlab images import FILE``::
 
     FILE (a gzip'd tarball)
       bundle.json                 format, the layers, every file's size and SHA-256

@@ -17,11 +17,12 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from images.namespace import remove_tree
 
 #: Name of the file each complete layer carries: its recipe and build facts.
 MANIFEST = "layer.json"
@@ -75,7 +76,7 @@ class Layer:
         """A fresh, empty temporary directory next to the final place."""
         tmp = self.path.with_name(f".{self.key}.{os.getpid()}.tmp")
         if tmp.exists():
-            shutil.rmtree(tmp)
+            remove_tree(tmp)
         tmp.mkdir(parents=True)
         return tmp
 
@@ -84,7 +85,7 @@ class Layer:
         facts = {"kind": self.kind, "key": self.key, "built": time.time(), **facts}
         (tmp / MANIFEST).write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
         if self.path.exists():  # an older incomplete copy: replace it
-            shutil.rmtree(self.path)
+            remove_tree(self.path)
         tmp.rename(self.path)
 
 
@@ -96,7 +97,7 @@ def remove_stale_temporaries() -> None:
     for tmp in root.glob("*/.*.tmp"):
         pid = tmp.name.rsplit(".", 2)[-2]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
 
 
 def du(path: Path) -> int:

@@ -5,7 +5,8 @@ trixie kernel.  Adding newer suites to the host's apt sources would upgrade its
 libc, so everything newer is installed into a private root made with
 debootstrap, and commands run inside it through ``chroot`` in a private mount
 namespace (``unshare -m``): the ``/proc`` mounted for package scripts vanishes
-with the namespace, so no mount can leak, whatever happens to us.
+with the namespace, so no mount can leak, whatever happens to us.  A user who is
+not root builds the same roots in a user namespace (:mod:`images.namespace`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from images import host_tools
+from images import host_tools, namespace
 from images.cache import cache_root
 from images.progress import ProvisionError, Steps
 
@@ -33,30 +34,37 @@ CHROOT_ENV = {
 }
 
 
+#: Environment of the host-side build commands: a user's PATH often lacks the sbin
+#: directories debootstrap, chroot and mke2fs live in.
+HOST_ENV = {**os.environ, "PATH": host_tools.SEARCH_PATH}
+
+
 def require_tools(*programs: str) -> None:
     """Fail, saying how to get them, unless ``programs`` (of :data:`host_tools.IMAGE_TOOLS`)
-    are installed and we are root."""
+    are installed and we may act as root (root, or a user namespace)."""
     lacking = [t for t in host_tools.IMAGE_TOOLS if t.program in programs]
-    lacking = [t for t in lacking if shutil.which(t.program) is None]
+    lacking = [t for t in lacking if host_tools.which(t.program) is None]
     if lacking:
         command = " ".join(host_tools.install_command(lacking))
         raise ProvisionError(
             f"missing host tools:\n{host_tools.describe(lacking)}\n"
             f"`python3 images/host_tools.py ensure` installs them as root; or: sudo {command}"
         )
-    if os.geteuid() != 0:
-        raise ProvisionError("building guest roots needs root (debootstrap and chroot)")
+    if why := namespace.problem():
+        raise ProvisionError(why)
 
 
 def debootstrap(steps: Steps, root: Path, include: list[str]) -> None:
     """A minimal trixie root at ``root``; .debs are shared through the cache."""
-    require_tools("debootstrap", "unshare", "chroot")
+    require_tools("debootstrap", "unshare", "chroot", "newuidmap")
     debs = cache_root() / "debs" / SUITE
     debs.mkdir(parents=True, exist_ok=True)
     cmd = ["debootstrap", "--variant=minbase", f"--cache-dir={debs}"]
     if include:
         cmd.append("--include=" + ",".join(include))
-    steps.run([*cmd, SUITE, str(root), MIRROR])
+    # In a user namespace mknod fails: debootstrap bind-mounts /dev's nodes in a container.
+    env = HOST_ENV if namespace.privileged() else {**HOST_ENV, "container": "lxc"}
+    steps.run(namespace.wrap([*cmd, SUITE, str(root), MIRROR]), env=env)
     (root / "etc/apt/sources.list.d").mkdir(parents=True, exist_ok=True)
     (root / "etc/apt/sources.list.d/backports.list").write_text(f"deb {MIRROR} {BACKPORTS} main\n")
     # Keep downloaded .debs so apt's cache can be copied back to the shared pool.
@@ -72,10 +80,14 @@ def in_root(steps: Steps, root: Path, command: str) -> str:
         f"mount -t proc proc {shlex.quote(str(root / 'proc'))} && "
         f"exec chroot {shlex.quote(str(root))} /bin/sh -c {shlex.quote(command)}"
     )
-    return steps.run(
-        ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script],
-        env=CHROOT_ENV,
-    )
+    return steps.run(namespace.wrap(["/bin/sh", "-c", script]), env=CHROOT_ENV)
+
+
+def as_root(steps: Steps, argv: list[str], **env: str) -> str:
+    """Run a host command that must see the roots' owners as they are (``cp -a``,
+    ``mke2fs -d``), with ``env`` added: as a user, inside a user namespace like the one
+    the roots were built in."""
+    return steps.run(namespace.wrap(argv), env={**HOST_ENV, **env})
 
 
 def apt_install(steps: Steps, root: Path, packages: list[str], release: str = "") -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from images import debian
 from images.cache import Layer, du, hash_files, hash_text
+from images.namespace import remove_tree
 from images.progress import ProvisionError, Steps
 
 HERE = Path(__file__).resolve().parent
@@ -200,7 +201,7 @@ def ensure(steps: Steps) -> GuestImage:
             facts = _pack_image(steps, build, runtime, modules, tools, out)
             layer.commit(out, facts)
         finally:
-            shutil.rmtree(out, ignore_errors=True)
+            remove_tree(out)
     _drop_older(["modules", "tools", "image"])
     image = find()
     assert image is not None
@@ -218,7 +219,7 @@ def _drop_older(kinds: list[str]) -> None:
         directory = image_layer().path.parent.parent / kind
         for old in directory.glob("*"):
             if old.is_dir() and not old.name.startswith(".") and old.name != current[kind]:
-                shutil.rmtree(old, ignore_errors=True)
+                remove_tree(old)
 
 
 def ensure_buildroot(steps: Steps) -> Layer:
@@ -238,7 +239,7 @@ def ensure_buildroot(steps: Steps) -> Layer:
             (out / "ringlab-packages.txt").write_text(manifest)
             layer.commit(out, {"kernel_version": version, "packages": "ringlab-packages.txt"})
         finally:
-            shutil.rmtree(out, ignore_errors=True)
+            remove_tree(out)
     return layer
 
 
@@ -254,7 +255,7 @@ def ensure_rootfs(steps: Steps) -> Layer:
             debian.apt_install(steps, out, RUNTIME_PACKAGES)
             manifest = debian.package_manifest(steps, out)
             for path in PRUNE:
-                shutil.rmtree(out / path, ignore_errors=True)
+                remove_tree(out / path)
             # debootstrap made device nodes; the guest mounts devtmpfs instead.
             # (Never copy a root with a Python copier: it would *read* dev/zero.)
             shutil.rmtree(out / "dev")
@@ -267,7 +268,7 @@ def ensure_rootfs(steps: Steps) -> Layer:
             # The manifest lives beside the root, not in it (the guest need not see it).
             (layer.path / "ringlab-packages.txt").write_text(manifest)
         finally:
-            shutil.rmtree(out, ignore_errors=True)
+            remove_tree(out)
     return layer
 
 
@@ -307,8 +308,8 @@ def ensure_modules(steps: Steps, build: Layer) -> Layer:
                 },
             )
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-            shutil.rmtree(out, ignore_errors=True)
+            remove_tree(workdir)
+            remove_tree(out)
     return layer
 
 
@@ -348,8 +349,8 @@ def ensure_tools(steps: Steps, build: Layer) -> Layer:
                 },
             )
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-            shutil.rmtree(out, ignore_errors=True)
+            remove_tree(workdir)
+            remove_tree(out)
     return layer
 
 
@@ -464,7 +465,7 @@ def _pack_image(
 
     steps.note("runtime root with modules")
     tree = out / "root"
-    steps.run(["cp", "-a", str(runtime.path), str(tree)])  # keeps special files as they are
+    debian.as_root(steps, ["cp", "-a", str(runtime.path), str(tree)])  # owners, special files
     (tree / "layer.json").unlink()
     (tree / "ringlab-packages.txt").unlink(missing_ok=True)
     closure = _module_closure(steps, build.path, version, STAGE0_MODULES + RUNTIME_MODULES)
@@ -492,16 +493,16 @@ def _pack_image(
 
     steps.note("packing ext4")
     size_mb = du(tree) // (1 << 20) * 5 // 4 + 128  # room for what guests write
-    env = {**os.environ, "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)}
-    steps.run(
+    debian.as_root(
+        steps,
         [
             "mke2fs", "-q", "-t", "ext4", "-d", str(tree), "-L", "ringlab",
             "-U", EXT4_UUID, "-E", f"hash_seed={EXT4_HASH_SEED},root_owner=0:0",
             "-F", str(out / "rootfs.ext4"), f"{size_mb}M",
         ],
-        env=env,
+        SOURCE_DATE_EPOCH=str(SOURCE_DATE_EPOCH),
     )  # fmt: skip
-    shutil.rmtree(tree)
+    remove_tree(tree)
     return {
         "kernel_version": version,
         "modules": [ko.name for ko in ours],

@@ -41,6 +41,17 @@ class Tool:
     file: str = ""
 
 
+#: Where programs are looked for: the caller's PATH, then the sbin directories a user's PATH
+#: often lacks (debootstrap, chroot and mke2fs live there).
+SEARCH_PATH = os.pathsep.join(
+    [os.environ.get("PATH", os.defpath), "/usr/local/sbin", "/usr/sbin", "/sbin"]
+)
+
+
+def which(program: str) -> str | None:
+    return shutil.which(program, path=SEARCH_PATH)
+
+
 #: What the virtualenv needs, besides :data:`VENV_PACKAGE`.
 VENV_TOOLS = (Tool("make", "make", "the README's two commands"),)
 #: What building the QEMU bundle and the guest images needs too.
@@ -48,6 +59,7 @@ IMAGE_TOOLS = (
     Tool("debootstrap", "debootstrap", "the private Debian roots the guest is built in"),
     Tool("unshare", "util-linux", "a private mount namespace for commands in those roots"),
     Tool("chroot", "coreutils", "commands inside those roots"),
+    Tool("newuidmap", "uidmap", "building them as a user, in a user namespace"),
     Tool("cpio", "cpio", "the guest's stage-0 initramfs"),
     Tool("mke2fs", "e2fsprogs", "the guest's ext4 image"),
     Tool("zstd", "zstd", "unpacking the guest kernel"),
@@ -77,12 +89,12 @@ def has_ensurepip() -> bool:
 
 def missing(
     scope: str = "images",
-    which: Callable[[str], str | None] = shutil.which,
+    which: Callable[[str], str | None] = which,
     venv_ok: Callable[[], bool] = has_ensurepip,
     exists: Callable[[str], bool] = os.path.exists,
 ) -> list[Tool]:
     """The tools of ``scope`` (a key of :data:`SCOPES`) this host lacks; ``which`` finds a
-    program (:func:`shutil.which`), ``exists`` a tool's file, ``venv_ok`` says whether
+    program (:func:`which`), ``exists`` a tool's file, ``venv_ok`` says whether
     ``python3 -m venv`` works."""
     lacking = [
         tool

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from images import debian
 from images.cache import Layer, hash_text
+from images.namespace import remove_tree
 from images.progress import ProvisionError, Steps
 
 MIN_VERSION = (10, 1)
@@ -117,8 +118,8 @@ def ensure(steps: Steps) -> Qemu:
             _copy_bundle(steps, root, out)
             layer.commit(out, {"version": version, "package": PACKAGE, "recipe": RECIPE})
         finally:
-            shutil.rmtree(root, ignore_errors=True)
-            shutil.rmtree(out, ignore_errors=True)
+            remove_tree(root)
+            remove_tree(out)
     qemu = bundle_qemu(layer)
     found = probe(list(qemu.argv))
     if found is None or not found[1]:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import select
-import shutil
 import socket
 import sys
 import termios
@@ -23,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from images.cache import cache_root, du
+from images.namespace import remove_tree
 from images.progress import ProvisionError, Steps
 from lab import provision, supervisor
 from lab.figures import netmap_figures, sockets_figures, stackmap_figures
@@ -103,7 +103,7 @@ def cmd_images(args: argparse.Namespace) -> int:
     if args.action in ("export", "import"):
         return _bundle(args.action, args.file)
     if args.action == "clean":
-        shutil.rmtree(root, ignore_errors=True)
+        remove_tree(root)
         out.print(f"removed {root}")
         return 0
     table = Table(title=f"ringlab cache: {root}")

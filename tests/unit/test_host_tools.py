@@ -85,7 +85,7 @@ def test_only_root_on_a_debian_family_host_installs(
 
 
 def test_the_image_build_names_what_is_missing_and_how(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(debian.shutil, "which", nothing)
+    monkeypatch.setattr(debian.host_tools, "which", nothing)
     with pytest.raises(ProvisionError) as error:
         debian.require_tools("debootstrap", "unshare")
     text = str(error.value)

@@ -1,7 +1,8 @@
 """The lab as an ordinary user: a freshly created account gets its own copy of ringlab and
 its own virtualenv (from the system's Python and PyPI), imports the images an
-administrator exported, boots a wired lab, runs a command in it, takes it down and grades
-an exercise, with no root and no image build.  The account exists for this test only."""
+administrator exported (or builds them itself, in a user namespace), boots a wired lab,
+runs a command in it, takes it down and grades an exercise, with no root.  The account
+exists for this test only."""
 
 from __future__ import annotations
 
@@ -73,9 +74,10 @@ def student() -> Iterator[Student]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def set_up(student: Student, extras: str = "") -> None:
+def set_up(student: Student, extras: str = "", images: bool = True) -> None:
     """The student's copy of the course tree (as a clone would be, local changes
-    included), their virtualenv (with ``extras``), and the images root exported, imported."""
+    included), their virtualenv (with ``extras``), and (``images``) the images root
+    exported, imported."""
     skip = shutil.ignore_patterns(".venv", ".git", "_build", "__pycache__", "*.egg-info")
     shutil.copytree(ROOT, student.tree, ignore=skip, symlinks=True)
     student.give(student.tree)
@@ -87,6 +89,8 @@ def set_up(student: Student, extras: str = "") -> None:
         timeout=600,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    if not images:
+        return
 
     bundle = student.home / "ringlab-images.tar.gz"
     export = ringlab("images", "export", str(bundle))
@@ -162,3 +166,50 @@ def test_an_ordinary_user_runs_a_lab_under_their_libvirt_session(
     left = subprocess.run(["pgrep", "-u", student.name, "-f", "qemu-system"],
                           capture_output=True, text=True)  # fmt: skip
     assert left.stdout == "", f"QEMUs of {student.name} left: {left.stdout}"
+
+
+def subordinate_ids(name: str) -> range:
+    """The block of ids /etc/subuid gives ``name`` (``useradd`` assigned it)."""
+    for line in Path("/etc/subuid").read_text().splitlines():
+        user, first, count = line.split(":")
+        if user == name:
+            return range(int(first), int(first) + int(count))
+    return range(0)
+
+
+def test_an_ordinary_user_builds_the_images_themselves(
+    platform: Platform, student: Student
+) -> None:
+    """No root and no imported bundle: the user's own build, in a user namespace
+    (images.namespace), makes an image whose files have the owners root's build gives
+    them, and a lab boots from it; ``images clean`` removes even what a subordinate id owns."""
+    if not subordinate_ids(student.name):
+        pytest.skip("useradd gave the account no subordinate ids (/etc/subuid)")
+    set_up(student, images=False)
+    built = student.ringlab("images", "build", timeout=900)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    doctor = json.loads(student.ringlab("doctor", "--json").stdout)
+    assert doctor["image"]["built"] and doctor["cache"].startswith(str(student.home))
+    image = Path(doctor["cache"]) / "image" / platform.image.key / "rootfs.ext4"
+    listing = subprocess.run(
+        ["debugfs", "-R", "stat /etc/shadow", str(image)], capture_output=True, text=True
+    )
+    assert "User:     0   Group:    42" in listing.stdout, listing.stdout  # root:shadow
+
+    up = student.ringlab("up", "--wired", "a", "b")
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        ping = student.ringlab("exec", "b", "--", "ping", "-c", "2", "-W", "5", "198.18.0.1")
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+    finally:
+        down = student.ringlab("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+
+    theirs = {pwd.getpwnam(student.name).pw_uid, *subordinate_ids(student.name)}
+    made = [p for p in student.home.rglob("*") if not p.is_symlink()]
+    assert all(p.lstat().st_uid in theirs for p in made)
+    cleaned = student.ringlab("images", "clean")
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert not Path(doctor["cache"]).exists(), "images clean left files a subordinate id owns"
+    left = subprocess.run(["pgrep", "-u", student.name], capture_output=True, text=True)
+    assert left.stdout == "", f"processes of {student.name} left: {left.stdout}"
