@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ctypes
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 
@@ -20,3 +21,14 @@ def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None]:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
 
     return arm
+
+
+def command_lines() -> Iterator[tuple[int, bytes]]:
+    """Every process on this host with its NUL-separated command line (``/proc``); one
+    that ends while we look is skipped."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                yield int(entry.name), (entry / "cmdline").read_bytes()
+            except OSError:
+                continue

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from images.qemu import Qemu
+from lab.children import command_lines
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 
@@ -168,14 +169,7 @@ class Domain:
     def pid(self) -> int | None:
         """QEMU's process id, when it runs on this host (libvirt names it ``guest=NAME``)."""
         mark = f"guest={self.name},".encode()
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if mark in (entry / "cmdline").read_bytes():
-                        return int(entry.name)
-                except OSError:
-                    continue
-        return None
+        return next((pid for pid, cmdline in command_lines() if mark in cmdline), None)
 
     def running(self) -> bool:
         try:

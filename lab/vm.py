@@ -43,7 +43,7 @@ from types import FrameType
 from images.guest import GuestImage
 from images.qemu import Qemu
 from lab import libvirt_guest
-from lab.children import die_with_parent
+from lab.children import command_lines, die_with_parent
 from lab.console import CommandResult, CommandTimeout, Console, ConsoleError
 from lab.fabric_process import FabricProcess
 from lab.provision import Platform
@@ -487,15 +487,10 @@ def pids_of_our_qemus(runs: Path | None = None) -> list[int]:
     """QEMU processes whose command line carries a ringlab socket (for leak checks);
     with ``runs``, only those whose logs go under that runs directory (other labs may
     run on the machine meanwhile)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-system" not in cmdline or b"/ringlab-" not in cmdline:
-                continue
-            if runs is None or str(runs).encode() in cmdline:
-                pids.append(int(entry.name))
-    return pids
+    return [
+        pid
+        for pid, cmdline in command_lines()
+        if b"qemu-system" in cmdline
+        and b"/ringlab-" in cmdline
+        and (runs is None or str(runs).encode() in cmdline)
+    ]
