@@ -56,7 +56,7 @@ def require_tools(*programs: str) -> None:
 
 def debootstrap(steps: Steps, root: Path, include: list[str]) -> None:
     """A minimal trixie root at ``root``; .debs are shared through the cache."""
-    require_tools("debootstrap", "unshare", "chroot", "newuidmap")
+    require_tools("debootstrap", "unshare", "chroot")
     debs = cache_root() / "debs" / SUITE
     debs.mkdir(parents=True, exist_ok=True)
     cmd = ["debootstrap", "--variant=minbase", f"--cache-dir={debs}"]

@@ -23,7 +23,9 @@ says so, and what to do (an administrator's sysctl, or images built once and imp
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
 import shutil
 import subprocess
 from pathlib import Path
@@ -50,11 +52,11 @@ def problem() -> str | None:
     probe = subprocess.run(wrap(["true"]), capture_output=True, text=True, check=False)
     if probe.returncode == 0:
         return None
-    user = os.environ.get("USER") or str(os.geteuid())
+    user = pwd.getpwuid(os.geteuid()).pw_name
     said = probe.stderr.strip()
-    if shutil.which("newuidmap") is None:
+    if shutil.which("newuidmap") is None:  # only a user needs it: not in require_tools
         fix = "sudo apt-get install uidmap"
-    elif not _has_subordinate_ids(user):
+    elif not subordinate_ids(user):
         fix = f"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}"
     elif APPARMOR_USERNS.exists() and APPARMOR_USERNS.read_text().strip() == "1":
         fix = (
@@ -70,12 +72,21 @@ def problem() -> str | None:
     )
 
 
-def _has_subordinate_ids(user: str, table: Path = Path("/etc/subuid")) -> bool:
+def subordinate_ids(user: str, table: Path = Path("/etc/subuid")) -> range:
+    """The first block of ids ``table`` gives ``user`` (named, or by uid); empty if none."""
     try:
         lines = table.read_text().splitlines()
     except OSError:
-        return False
-    return any(line.split(":", 1)[0] in (user, str(os.geteuid())) for line in lines)
+        return range(0)
+    names = {user}
+    with contextlib.suppress(KeyError):
+        names.add(str(pwd.getpwnam(user).pw_uid))
+    for line in lines:
+        owner, _, block = line.partition(":")
+        first, _, count = block.partition(":")
+        if owner in names and first.isdigit() and count.isdigit():
+            return range(int(first), int(first) + int(count))
+    return range(0)
 
 
 def remove_tree(path: Path) -> None:

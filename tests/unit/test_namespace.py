@@ -3,6 +3,7 @@ the host does not let them build (the build itself as a user: tests/vm/test_unpr
 
 from __future__ import annotations
 
+import pwd
 import subprocess
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from images import namespace
 @pytest.fixture
 def user(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(namespace.os, "geteuid", lambda: 1234)
-    monkeypatch.setenv("USER", "student")
+    monkeypatch.setattr(namespace.pwd, "getpwuid", lambda _: pwd.struct_passwd(
+        ("student", "x", 1234, 1234, "", "/home/student", "/bin/sh")))  # fmt: skip
 
 
 def test_root_gets_a_mount_namespace_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,7 +57,7 @@ def test_without_subordinate_ids_the_user_is_told_the_usermod(
 ) -> None:
     refused(monkeypatch, "unshare: no line matching user in /etc/subuid")
     monkeypatch.setattr(namespace.shutil, "which", lambda _: "/usr/bin/newuidmap")
-    monkeypatch.setattr(namespace, "_has_subordinate_ids", lambda _: False)
+    monkeypatch.setattr(namespace, "subordinate_ids", lambda _: range(0))
     why = namespace.problem()
     assert why is not None and "usermod --add-subuids" in why and "student" in why
 
@@ -63,9 +65,9 @@ def test_without_subordinate_ids_the_user_is_told_the_usermod(
 def test_the_subordinate_id_table_is_read_by_name(tmp_path: Path) -> None:
     table = tmp_path / "subuid"
     table.write_text("someone:100000:65536\nstudent:165536:65536\n")
-    assert namespace._has_subordinate_ids("student", table)
-    assert not namespace._has_subordinate_ids("nobody-here", table)
-    assert not namespace._has_subordinate_ids("student", tmp_path / "missing")
+    assert namespace.subordinate_ids("student", table) == range(165536, 231072)
+    assert not namespace.subordinate_ids("nobody-here", table)
+    assert not namespace.subordinate_ids("student", tmp_path / "missing")
 
 
 def test_ubuntus_apparmor_restriction_is_named_with_its_sysctl(
@@ -73,7 +75,7 @@ def test_ubuntus_apparmor_restriction_is_named_with_its_sysctl(
 ) -> None:
     refused(monkeypatch, "unshare: write failed /proc/self/uid_map: Operation not permitted")
     monkeypatch.setattr(namespace.shutil, "which", lambda _: "/usr/bin/newuidmap")
-    monkeypatch.setattr(namespace, "_has_subordinate_ids", lambda _: True)
+    monkeypatch.setattr(namespace, "subordinate_ids", lambda _: range(100000, 165536))
     restrict = tmp_path / "apparmor_restrict_unprivileged_userns"
     restrict.write_text("1\n")
     monkeypatch.setattr(namespace, "APPARMOR_USERNS", restrict)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from images.namespace import subordinate_ids
 from lab.grading.model import find_exercise
 from lab.provision import Platform
 from tests.vm.helpers import ROOT, ringlab
@@ -171,15 +172,6 @@ def test_an_ordinary_user_runs_a_lab_under_their_libvirt_session(
     left = subprocess.run(["pgrep", "-u", student.name, "-f", "qemu-system"],
                           capture_output=True, text=True)  # fmt: skip
     assert left.stdout == "", f"QEMUs of {student.name} left: {left.stdout}"
-
-
-def subordinate_ids(name: str) -> range:
-    """The block of ids /etc/subuid gives ``name`` (``useradd`` assigned it)."""
-    for line in Path("/etc/subuid").read_text().splitlines():
-        user, first, count = line.split(":")
-        if user == name:
-            return range(int(first), int(first) + int(count))
-    return range(0)
 
 
 def test_an_ordinary_user_builds_the_images_themselves(
