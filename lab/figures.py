@@ -339,11 +339,16 @@ def stack_counters(vm: Vm) -> dict[str, int]:
     return counters.get(f"stack stack:{interface(vm)}", {})
 
 
-def queue_stat(vm: Vm, stat: str) -> int:
+def queue_stat(vm: Vm, stat: str, direction: str = "") -> int:
     """One per-queue counter of the driver's ``ethtool -S`` (``tx_queue_N_STAT``,
-    ``rx_queue_N_STAT``), summed over the queues."""
+    ``rx_queue_N_STAT``), summed over the queues (of one ``direction``, "tx" or "rx",
+    when a counter is both's)."""
     out = vm.run(f"ethtool -S {interface(vm)}", check=True).output
-    return sum(int(line.split(":")[1]) for line in out.splitlines() if f"_{stat}:" in line)
+    return sum(
+        int(line.split(":")[1])
+        for line in out.splitlines()
+        if f"_{stat}:" in line and line.strip().startswith(direction)
+    )
 
 
 PAUSE_COUNTERS = ("paused", "pause_drops", "pause_events")
@@ -498,13 +503,13 @@ class StackmapFigures:
 
     ``runs`` holds every measurement; a figure is the median over the rounds, which
     alternate the servers. From netmap.ko's counters in b: the share of TX slots handed to
-    TCP without a copy, and the RX slots (filled by copying what TCP received, see
+    TCP without a copy and of RX slots that got the buffer the NIC wrote (see
     docs/stackmap.rst); from b's driver: page frags sent out of netmap buffers.
     """
 
     runs: list[RrRun]
     tx_zero_copy_share: float
-    rx_copied_slots: int
+    rx_zero_copy_share: float
     netmap_frags: int
     details: list[str] = field(default_factory=list)
 
@@ -528,7 +533,7 @@ class StackmapFigures:
             f"stackmap_syscalls_per_transaction {m('stackmap', 'syscalls_per_tx'):.2f}",
             f"sockets_syscalls_per_transaction {m('sockets', 'syscalls_per_tx'):.2f}",
             f"stackmap_tx_zero_copy_share {self.tx_zero_copy_share:.3f}",
-            f"stackmap_rx_copied_slots {self.rx_copied_slots}",
+            f"stackmap_rx_zero_copy_share {self.rx_zero_copy_share:.3f}",
             f"stackmap_tx_netmap_frags {self.netmap_frags}",
         ]
         for size in sorted({r.size for r in self.runs if r.server == "c_stackmap"}):
@@ -543,7 +548,7 @@ def stackmap_figures(
     """Measure the request/response servers of :data:`RR_SERVERS` in a running two-guest
     lab (b serves, a loads): the Python pair at 32-byte answers, the C pair at ``sizes``."""
     b = lab["b"]
-    before, frags = stack_counters(b), queue_stat(b, "netmap_frags")
+    before, frags = stack_counters(b), queue_stat(b, "netmap_frags", "tx")
     runs: list[RrRun] = []
     for _ in range(rounds):
         for server in ("sockets", "stackmap"):
@@ -556,6 +561,8 @@ def stackmap_figures(
     slots = after["tx_slots"] - before.get("tx_slots", 0)
     zero_copy = after["tx_zerocopy"] - before.get("tx_zerocopy", 0)
     rx_slots = after["rx_slots"] - before.get("rx_slots", 0)
+    rx_lent = after["rx_zerocopy"] - before.get("rx_zerocopy", 0)
+    sent_frags = queue_stat(b, "netmap_frags", "tx") - frags
     details = [
         f"{r.server} {r.size} B: {r.tps:.0f} tps, p50 {r.p50_us:.0f} us, p99 {r.p99_us:.0f} us, "
         f"{r.syscalls_per_tx:.2f} syscalls/transaction"
@@ -564,13 +571,14 @@ def stackmap_figures(
     details.append(
         f"stack port in b: {slots} TX slots ({zero_copy} zero-copy, "
         f"{after['tx_eagain'] - before.get('tx_eagain', 0)} EAGAIN stops), {rx_slots} RX slots "
-        f"(copied); driver: {queue_stat(b, 'netmap_frags') - frags} frags sent from netmap buffers"
+        f"({rx_lent} with the NIC's buffer, {rx_slots - rx_lent} copied); driver: {sent_frags} "
+        "frags sent from netmap buffers"
     )
     return StackmapFigures(
         runs=runs,
         tx_zero_copy_share=zero_copy / slots if slots else 0.0,
-        rx_copied_slots=rx_slots,
-        netmap_frags=queue_stat(b, "netmap_frags") - frags,
+        rx_zero_copy_share=rx_lent / rx_slots if rx_slots else 0.0,
+        netmap_frags=sent_frags,
         details=details,
     )
 

@@ -40,8 +40,10 @@ def pair(platform: Platform) -> Iterator[Lab]:
         b = lab["b"]
         ok(b, "pkill -f stackmap_server; pkill -f stack_echo; true")
         wait(lambda: stack_counters(b).get("held", 0) == 0, 60, "every held buffer back")
-        region = parse_counters(ok(b, "cat /proc/net/netmap"))["region"]
-        assert region["free_buffers"] == region["buffers"] - 2, region  # none lost
+        counters = parse_counters(ok(b, "cat /proc/net/netmap"))
+        region, pool = counters["region"], stack_counters(b)["rx_pool"]
+        # none lost: the RX pool's pages (two buffers each) stay with the stack port
+        assert region["free_buffers"] == region["buffers"] - 2 - 2 * pool, counters
         for name in ("a", "b"):
             assert_kernel_quiet(lab[name])
 
@@ -68,7 +70,8 @@ def _rr(a: Vm, port: int, conns: int, requests: int) -> dict[str, Any]:
 def test_c_server_answers_every_request_with_zero_copy_tx(pair: Lab) -> None:
     a, b = pair["a"], pair["b"]
     _start_c_server(b, 9100)
-    before, frags = stack_counters(b), queue_stat(b, "netmap_frags")
+    before, frags = stack_counters(b), queue_stat(b, "netmap_frags", "tx")
+    received = queue_stat(b, "netmap_frags", "rx")
     result = _rr(a, 9100, conns=16, requests=50)
     summary = _stop_c_server(b, 9100)
     after = stack_counters(b)
@@ -81,7 +84,12 @@ def test_c_server_answers_every_request_with_zero_copy_tx(pair: Lab) -> None:
     # every TX slot went to TCP without a copy, and out of the NIC from its buffer
     assert after["tx_zerocopy"] - before.get("tx_zerocopy", 0) == sent
     assert after["tx_copied"] == before.get("tx_copied", 0)
-    assert queue_stat(b, "netmap_frags") - frags >= sent
+    assert queue_stat(b, "netmap_frags", "tx") - frags >= sent
+    # every request reached a slot in the buffer the NIC wrote it to (RX "v2"): the
+    # driver split it (a frag in a pool page) and netmap.ko lent that buffer, no copy
+    lent = after["rx_zerocopy"] - before.get("rx_zerocopy", 0)
+    assert lent == after["rx_slots"] - before.get("rx_slots", 0) > 0, (before, after)
+    assert queue_stat(b, "netmap_frags", "rx") - received >= lent
     assert after["rx_eof"] - before.get("rx_eof", 0) == 16  # every client's FIN, once
     wait(lambda: stack_counters(b)["held"] == 0, 30, "TCP lets go of every buffer")
 
@@ -130,6 +138,8 @@ def test_python_echo_both_ways_over_many_connections(pair: Lab) -> None:
     assert counters["rx_bytes"] >= 8 * MiB // 4
     assert counters["tx_zerocopy"] == counters["tx_slots"] > 0, counters
     assert counters["tx_copied"] == 0 and counters["tx_dropped"] == 0, counters
+    # the client's data arrived in the NIC's buffers, lent to the slots (RX "v2")
+    assert counters["rx_zerocopy"] > counters["rx_slots"] // 2, counters
 
 
 def test_a_full_send_buffer_stalls_the_ring_and_loses_nothing(pair: Lab) -> None:

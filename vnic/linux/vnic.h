@@ -44,6 +44,8 @@ struct nm_port;
 #define VNIC_RX_REFILL_BATCH	16
 /* frames up to this size are copied into a small skb */
 #define VNIC_RX_COPYBREAK	256
+/* header-split RX (StackMap's pages): the head an skb's headers are copied to */
+#define VNIC_RX_HDR_MAX		256
 
 /* EITR default: 20 us between interrupts of one vector, ~50k irq/s max */
 #define VNIC_DEFAULT_ITR_USECS	20
@@ -80,8 +82,15 @@ struct vnic_tx_buffer {
 	bool mapped_as_page;
 };
 
+/*
+ * An RX descriptor's page: the ring's page pool's, or (@netmap) one of
+ * StackMap's receive pool, mapped by us; the frame goes at @offset.
+ */
 struct vnic_rx_buffer {
 	struct page *page;
+	dma_addr_t dma;
+	u16 offset;
+	bool netmap;
 };
 
 struct vnic_ring_stats {
@@ -92,7 +101,7 @@ struct vnic_ring_stats {
 	u64 tx_busy;
 	u64 tx_dma_failed;
 	u64 csum_offload;	/* frames the device checksums (context + TXSM) */
-	u64 netmap_frags;	/* frags in netmap buffers: StackMap's zero copy */
+	u64 netmap_frags;	/* TX and RX: frags in netmap buffers (StackMap) */
 	/* RX */
 	u64 alloc_failed;
 	u64 length_errors;	/* no EOP or a length the buffer cannot hold */
@@ -195,6 +204,8 @@ struct vnic_adapter {
 	 */
 	struct nm_port *nm_port;
 	bool netmap;
+	/* StackMap's: outside netmap mode, receive into its pages (stack_rx) */
+	struct nm_rx_pool *rx_pool;
 
 	struct work_struct reset_task;
 	struct work_struct link_task;
@@ -262,6 +273,8 @@ int vnic_request_irqs(struct vnic_adapter *adapter);
 void vnic_free_irqs(struct vnic_adapter *adapter);
 int vnic_alloc_q_vectors(struct vnic_adapter *adapter);
 void vnic_free_q_vectors(struct vnic_adapter *adapter);
+
+int vnic_restart_rx_rings(struct vnic_adapter *adapter);
 
 /* vnic_netmap.c */
 void vnic_netmap_attach(struct vnic_adapter *adapter);

@@ -40,7 +40,7 @@ static const char * const vnic_tx_q_names[] = {
 
 static const char * const vnic_rx_q_names[] = {
 	"packets", "bytes", "alloc_failed", "length_errors", "hw_errors",
-	"refills", "csum_good", "csum_errors",
+	"refills", "csum_good", "csum_errors", "netmap_frags",
 };
 
 static const char * const vnic_global_names[] = {
@@ -129,6 +129,7 @@ static void vnic_get_ethtool_stats(struct net_device *netdev,
 			data[5] = rx->stats.refills;
 			data[6] = rx->stats.csum_good;
 			data[7] = rx->stats.csum_errors;
+			data[8] = rx->stats.netmap_frags;
 		} while (u64_stats_fetch_retry(&rx->stats.syncp, start));
 		data += VNIC_RX_Q_LEN;
 	}

@@ -223,6 +223,41 @@ static int vnic_configure_rx_ring(struct vnic_adapter *adapter,
 				 VNIC_RXDCTL_ENABLE, "RX", q);
 }
 
+/**
+ * vnic_restart_rx_rings - every RX queue starts again with fresh buffers
+ * @adapter: board private structure; up, not in netmap mode
+ *
+ * For StackMap's pool (vnic_rx_get_page): the buffers already in the
+ * descriptors are replaced now, not a ring's worth of frames later.  Each
+ * queue stops (ENABLE cleared and read back clear, 5.8), gives back its
+ * buffers and starts empty; what arrives meanwhile the device drops and
+ * counts, as in any reconfiguration.  The link stays up.  RTNL held.
+ *
+ * Return: 0, or -EIO if a queue does not stop or start.
+ */
+int vnic_restart_rx_rings(struct vnic_adapter *adapter)
+{
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; i < adapter->num_qp && !err; i++) {
+		struct vnic_q_vector *qv = &adapter->q_vectors[i];
+
+		napi_disable(&qv->napi);
+		vnic_wr32(adapter, VNIC_RXDCTL(i), 0);
+		err = vnic_poll_bit(adapter, VNIC_RXDCTL(i),
+				    VNIC_RXDCTL_ENABLE, 0);
+		if (!err) {
+			vnic_clean_rx_ring(&qv->rx);
+			err = vnic_configure_rx_ring(adapter, &qv->rx);
+		}
+		if (!err)
+			vnic_alloc_rx_buffers(&qv->rx, vnic_desc_unused(&qv->rx));
+		napi_enable(&qv->napi);
+	}
+	return err;
+}
+
 /* RSS: spread received flows over the active queues (RETA, MRQC) */
 static void vnic_configure_rss(struct vnic_adapter *adapter)
 {

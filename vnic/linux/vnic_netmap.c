@@ -245,11 +245,31 @@ static int vnic_netmap_reg(struct nm_port *port, bool on)
 			   adapter->rx_ring_count, on);
 }
 
+/*
+ * Receive into StackMap's pages (@pool), or stop taking them (NULL).  The
+ * refills read the pointer (vnic_rx_get_page); starting, the RX rings
+ * trade the pages they hold for the pool's at once.  Pages of the pool
+ * still in descriptors after a stop are received into as before.  In
+ * netmap mode the rings are netmap's: the pool waits for vnic_up.  RTNL
+ * held.
+ */
+static void vnic_netmap_stack_rx(struct nm_port *port, struct nm_rx_pool *pool)
+{
+	struct vnic_adapter *adapter = port->driver;
+
+	WRITE_ONCE(adapter->rx_pool, pool);
+	if (pool && netif_running(adapter->netdev) && !adapter->netmap &&
+	    !test_bit(__VNIC_DOWN, &adapter->state) &&
+	    vnic_restart_rx_rings(adapter))
+		schedule_work(&adapter->reset_task);
+}
+
 static const struct nm_port_ops vnic_netmap_ops = {
 	.reg		= vnic_netmap_reg,
 	.txsync		= vnic_netmap_txsync,
 	.rxsync		= vnic_netmap_rxsync,
 	.arm_irq	= vnic_netmap_arm_irq,
+	.stack_rx	= vnic_netmap_stack_rx,
 };
 
 /**

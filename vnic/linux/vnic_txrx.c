@@ -296,6 +296,54 @@ drop:
  *
  * Return: false if the page pool ran dry.
  */
+/*
+ * A page for @buf: StackMap's while a stack port is open (its frames can
+ * then reach the program with no copy), else, or when that pool has none
+ * free, the ring's page pool's.
+ */
+static bool vnic_rx_get_page(struct vnic_ring *ring, struct vnic_rx_buffer *buf)
+{
+	struct vnic_adapter *adapter = netdev_priv(ring->netdev);
+	struct nm_rx_pool *pool = READ_ONCE(adapter->rx_pool);
+	unsigned int offset;
+
+	if (pool) {
+		struct page *page = nm_rx_pool_get(pool, &offset);
+
+		if (page) {
+			buf->dma = dma_map_page(ring->dev, page, 0, PAGE_SIZE,
+						DMA_FROM_DEVICE);
+			if (!dma_mapping_error(ring->dev, buf->dma)) {
+				buf->page = page;
+				buf->offset = offset;
+				buf->netmap = true;
+				return true;
+			}
+			put_page(page);		/* back to the pool */
+		}
+	}
+	buf->page = page_pool_dev_alloc_pages(ring->page_pool);
+	if (unlikely(!buf->page))
+		return false;
+	buf->dma = page_pool_get_dma_addr(buf->page);
+	buf->offset = VNIC_RX_HEADROOM;
+	buf->netmap = false;
+	return true;
+}
+
+/* @buf's page goes back where it came from, unused */
+static void vnic_rx_put_page(struct vnic_ring *ring, struct vnic_rx_buffer *buf,
+			     bool napi)
+{
+	if (buf->netmap) {
+		dma_unmap_page(ring->dev, buf->dma, PAGE_SIZE, DMA_FROM_DEVICE);
+		put_page(buf->page);
+	} else {
+		page_pool_put_full_page(ring->page_pool, buf->page, napi);
+	}
+	buf->page = NULL;
+}
+
 bool vnic_alloc_rx_buffers(struct vnic_ring *ring, u16 n)
 {
 	u16 i = ring->next_to_use;
@@ -307,17 +355,14 @@ bool vnic_alloc_rx_buffers(struct vnic_ring *ring, u16 n)
 		union vnic_adv_rx_desc *desc = VNIC_RX_DESC(ring, i);
 		struct vnic_rx_buffer *buf = &ring->rx_buffer_info[i];
 
-		buf->page = page_pool_dev_alloc_pages(ring->page_pool);
-		if (unlikely(!buf->page)) {
+		if (unlikely(!vnic_rx_get_page(ring, buf))) {
 			u64_stats_update_begin(&ring->stats.syncp);
 			ring->stats.alloc_failed++;
 			u64_stats_update_end(&ring->stats.syncp);
 			ok = false;
 			break;
 		}
-		desc->read.pkt_addr =
-			cpu_to_le64(page_pool_get_dma_addr(buf->page) +
-				    VNIC_RX_HEADROOM);
+		desc->read.pkt_addr = cpu_to_le64(buf->dma + buf->offset);
 		desc->read.hdr_addr = 0;
 		i = (i + 1 == ring->count) ? 0 : i + 1;
 	}
@@ -369,6 +414,41 @@ static struct sk_buff *vnic_build_rx_skb(struct vnic_q_vector *qv,
 	return skb;
 }
 
+/**
+ * vnic_build_split_skb - a header-split skb for a frame in a StackMap page
+ * @qv: the vector (its NAPI context allocates)
+ * @buf: the frame's page, at @buf->offset
+ * @len: frame length, already validated
+ *
+ * The headers are copied into a small head; the payload stays where the
+ * device wrote it, a frag of the page that takes over the descriptor's
+ * reference.  TCP reads the payload from there, and StackMap can hand the
+ * buffer to its program instead of copying.  Nothing of ours goes in the
+ * page (no build_skb): the program can write it.
+ *
+ * Return: the skb, or NULL (the page is still ours then).
+ */
+static struct sk_buff *vnic_build_split_skb(struct vnic_q_vector *qv,
+					    struct vnic_rx_buffer *buf, u16 len)
+{
+	void *va = page_address(buf->page) + buf->offset;
+	unsigned int hlen;
+	struct sk_buff *skb;
+
+	hlen = eth_get_headlen(qv->rx.netdev, va,
+			       min_t(unsigned int, len, VNIC_RX_HDR_MAX));
+	skb = napi_alloc_skb(&qv->napi, VNIC_RX_HDR_MAX);
+	if (!skb)
+		return NULL;
+	memcpy(__skb_put(skb, hlen), va, hlen);
+	if (len > hlen)
+		skb_add_rx_frag(skb, 0, buf->page, buf->offset + hlen,
+				len - hlen, PAGE_SIZE);
+	else
+		put_page(buf->page);	/* all of it copied */
+	return skb;
+}
+
 /*
  * What the device found checking the frame's checksums (RXCSUM asked it
  * to): a good TCP/UDP checksum spares the stack its own check; a bad one
@@ -404,25 +484,23 @@ static int vnic_clean_rx_irq(struct vnic_q_vector *qv, int budget)
 {
 	struct vnic_ring *ring = &qv->rx;
 	unsigned int pkts = 0, bytes = 0, len_err = 0, hw_err = 0;
-	unsigned int csum_good = 0, csum_bad = 0;
+	unsigned int csum_good = 0, csum_bad = 0, netmap_frags = 0;
 	u16 i = ring->next_to_clean;
 	u16 cleaned = 0;
 
 	while (pkts < budget) {
 		union vnic_adv_rx_desc *desc = VNIC_RX_DESC(ring, i);
 		struct vnic_rx_buffer *buf = &ring->rx_buffer_info[i];
-		struct page *page = buf->page;
 		struct sk_buff *skb;
 		u32 status;
 		u16 len;
 
 		status = le32_to_cpu(desc->wb.status_error);
-		if (!(status & VNIC_RXD_DD) || !page)
+		if (!(status & VNIC_RXD_DD) || !buf->page)
 			break;
 		/* the length is valid only once DD is seen */
 		dma_rmb();
 		len = le16_to_cpu(desc->wb.length);
-		buf->page = NULL;
 		i = (i + 1 == ring->count) ? 0 : i + 1;
 		cleaned++;
 
@@ -437,16 +515,29 @@ static int vnic_clean_rx_irq(struct vnic_q_vector *qv, int budget)
 			goto drop;
 		}
 
-		dma_sync_single_range_for_cpu(ring->dev,
-					      page_pool_get_dma_addr(page),
-					      VNIC_RX_HEADROOM, len,
-					      DMA_FROM_DEVICE);
-		skb = vnic_build_rx_skb(qv, page, len);
+		if (buf->netmap) {
+			dma_unmap_page(ring->dev, buf->dma, PAGE_SIZE,
+				       DMA_FROM_DEVICE);
+			skb = vnic_build_split_skb(qv, buf, len);
+			if (unlikely(!skb))
+				put_page(buf->page);
+			else
+				netmap_frags += skb_shinfo(skb)->nr_frags;
+		} else {
+			dma_sync_single_range_for_cpu(ring->dev, buf->dma,
+						      buf->offset, len,
+						      DMA_FROM_DEVICE);
+			skb = vnic_build_rx_skb(qv, buf->page, len);
+			if (unlikely(!skb))
+				page_pool_put_full_page(ring->page_pool,
+							buf->page, true);
+		}
+		buf->page = NULL;
 		if (unlikely(!skb)) {
 			u64_stats_update_begin(&ring->stats.syncp);
 			ring->stats.alloc_failed++;
 			u64_stats_update_end(&ring->stats.syncp);
-			goto drop;
+			goto next;
 		}
 		skb->protocol = eth_type_trans(skb, ring->netdev);
 		vnic_rx_checksum(ring, skb, status, &csum_good, &csum_bad);
@@ -456,7 +547,7 @@ static int vnic_clean_rx_irq(struct vnic_q_vector *qv, int budget)
 		napi_gro_receive(&qv->napi, skb);
 		goto next;
 drop:
-		page_pool_put_full_page(ring->page_pool, page, true);
+		vnic_rx_put_page(ring, buf, true);
 next:
 		if (cleaned >= VNIC_RX_REFILL_BATCH) {
 			ring->next_to_clean = i;
@@ -475,6 +566,7 @@ next:
 	ring->stats.hw_errors += hw_err;
 	ring->stats.csum_good += csum_good;
 	ring->stats.csum_errors += csum_bad;
+	ring->stats.netmap_frags += netmap_frags;
 	u64_stats_update_end(&ring->stats.syncp);
 	return pkts;
 }
@@ -709,9 +801,7 @@ void vnic_clean_rx_ring(struct vnic_ring *ring)
 		struct vnic_rx_buffer *buf = &ring->rx_buffer_info[i];
 
 		if (buf->page)
-			page_pool_put_full_page(ring->page_pool, buf->page,
-						false);
-		buf->page = NULL;
+			vnic_rx_put_page(ring, buf, false);
 	}
 	ring->next_to_use = 0;
 	ring->next_to_clean = 0;

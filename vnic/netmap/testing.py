@@ -289,7 +289,7 @@ _SLOT_FIELDS = struct.Struct("=IHHQ")  # buf_idx, len, flags, ptr
 NM_PST_FD_MAX = 65535  # netmap.ko's limit on attached fds (ENOMEM beyond)
 FAKE_COUNTERS = (
     "attached", "tx_slots", "tx_zerocopy", "tx_copied", "tx_eagain", "tx_no_spare", "tx_dropped",
-    "held", "completions", "copied_late", "rx_slots", "rx_bytes", "rx_eof",
+    "held", "completions", "copied_late", "rx_slots", "rx_zerocopy", "rx_bytes", "rx_eof",
 )  # fmt: skip
 
 

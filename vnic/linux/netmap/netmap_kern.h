@@ -105,12 +105,21 @@ struct nm_kring {
  *	set hwcur = rhead.  Return 0 or -errno.
  * @arm_irq: poll() found nothing on @kring and is about to sleep: let the
  *	ring's interrupt fire (it calls nm_port_irq).
+ * @stack_rx: optional, StackMap's zero-copy receive.  @pool: while the
+ *	kernel owns the rings, receive into pages from nm_rx_pool_get() and
+ *	hand the stack header-split skbs (the headers copied, the payload a
+ *	frag of the page).  NULL: stop taking pages from it (the pool lives
+ *	on while the port does; pages in descriptors go on as they are).
+ *	RTNL held.
  */
+struct nm_rx_pool;
+
 struct nm_port_ops {
 	int (*reg)(struct nm_port *port, bool on);
 	int (*txsync)(struct nm_kring *kring, unsigned int flags);
 	int (*rxsync)(struct nm_kring *kring, unsigned int flags);
 	void (*arm_irq)(struct nm_kring *kring);
+	void (*stack_rx)(struct nm_port *port, struct nm_rx_pool *pool);
 };
 
 struct nm_mem;
@@ -212,6 +221,14 @@ void *nm_slot_addr(struct nm_kring *kring, struct netmap_slot *slot);
 
 /* @page holds netmap buffers (a frag sent with no copy); any context */
 bool nm_page_in_region(struct page *page);
+
+/*
+ * StackMap's receive pool (@stack_rx): a page to receive one frame into at
+ * *@offset, with a reference that is the caller's (a frag takes it over,
+ * put_page gives it back), or NULL when the pool has none free.  Softirq
+ * or process context.
+ */
+struct page *nm_rx_pool_get(struct nm_rx_pool *pool, unsigned int *offset);
 
 /* the buffer size of every netmap buffer (the NIC's RX buffer size) */
 #define NM_BUF_SIZE	2048

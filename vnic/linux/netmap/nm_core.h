@@ -46,6 +46,8 @@ void nm_mem_if_free(struct nm_mem *mem, void *nifp);
 struct netmap_ring *nm_mem_ring_alloc(struct nm_mem *mem, u32 nr_slots);
 void nm_mem_ring_free(struct nm_mem *mem, struct netmap_ring *ring);
 u32 nm_mem_buf_alloc(struct nm_mem *mem);
+u32 nm_mem_page_alloc(struct nm_mem *mem);
+u32 nm_mem_page_buf(struct nm_mem *mem, struct page *page);
 void nm_mem_buf_free(struct nm_mem *mem, u32 idx);
 void *nm_mem_buf_addr(struct nm_mem *mem, u32 idx);
 struct page *nm_mem_buf_page(struct nm_mem *mem, u32 idx);

@@ -42,7 +42,7 @@ MODULE_PARM_DESC(max_slots, "Slots a ring object holds (default 4096)");
 
 static DEFINE_MUTEX(nm_mem_lock);
 static struct nm_mem *nm_global;
-/* pfn -> region of every buffer page: a driver asks whether a frag is ours */
+/* pfn -> index in the region of every buffer page: is a frag ours, and which buffer */
 static DEFINE_XARRAY(nm_buf_pages);
 
 static int nm_mem_params(struct nm_mem *mem)
@@ -137,7 +137,7 @@ static struct nm_mem *nm_mem_create(void)
 		mem->pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
 		if (!mem->pages[i] ||
 		    xa_err(xa_store(&nm_buf_pages, page_to_pfn(mem->pages[i]),
-				    mem, GFP_KERNEL)))
+				    xa_mk_value(i), GFP_KERNEL)))
 			goto nomem;
 	}
 	/* buffers 0 and 1 are never handed out (spec 4.1) */
@@ -261,6 +261,27 @@ u32 nm_mem_buf_alloc(struct nm_mem *mem)
 }
 
 /*
+ * The first buffer of a whole free page, both of its buffers taken, or 0.
+ * StackMap's RX pool (nm_stack.c) needs pages that hold one frame each:
+ * the kernel's references to a page then tell when that frame is let go.
+ */
+u32 nm_mem_page_alloc(struct nm_mem *mem)
+{
+	unsigned long i;
+
+	spin_lock_bh(&mem->lock);
+	/* align mask 1: an even index, so both buffers share one page */
+	i = bitmap_find_next_zero_area(mem->buf_map, mem->buf_count, 0,
+				       NM_BUFS_PER_PAGE, NM_BUFS_PER_PAGE - 1);
+	if (i < mem->buf_count) {
+		bitmap_set(mem->buf_map, i, NM_BUFS_PER_PAGE);
+		mem->free_bufs -= NM_BUFS_PER_PAGE;
+	}
+	spin_unlock_bh(&mem->lock);
+	return i < mem->buf_count ? i : 0;
+}
+
+/*
  * Idempotent: programs swap buffers freely, so the same index may be given
  * back twice (or one that was never handed out); only the reserved buffers
  * stay taken.
@@ -304,6 +325,29 @@ bool nm_page_in_region(struct page *page)
 	return xa_load(&nm_buf_pages, page_to_pfn(page));
 }
 EXPORT_SYMBOL_GPL(nm_page_in_region);
+
+/**
+ * nm_mem_page_buf - the first buffer of @page, if it is one of @mem's
+ * @mem: the region
+ * @page: e.g. a frag of a received skb
+ *
+ * Return: the buffer index, or 0 (a reserved buffer) if @page is not in
+ * @mem's buffer pool.  Any context.
+ */
+u32 nm_mem_page_buf(struct nm_mem *mem, struct page *page)
+{
+	unsigned long first = mem->buf_pool_ofs >> PAGE_SHIFT;
+	void *entry = xa_load(&nm_buf_pages, page_to_pfn(page));
+	unsigned long i;
+
+	if (!xa_is_value(entry))
+		return 0;
+	i = xa_to_value(entry);
+	/* the pfn may be another region's, one that is going away */
+	if (i < first || i >= mem->npages || mem->pages[i] != page)
+		return 0;
+	return (i - first) * NM_BUFS_PER_PAGE;
+}
 
 /* bus addresses of the buffer pages for @dev: one mapping per page, once */
 dma_addr_t *nm_mem_dma_map(struct nm_mem *mem, struct device *dev)

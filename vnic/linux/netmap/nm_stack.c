@@ -19,10 +19,16 @@
  * the pool when the ubuf_info's last reference is dropped.  A socket whose
  * send buffer is full stops the sync at its slot; the next sync retries.
  *
- * RX, copy (spec 12 "v1"): the sockets' data_ready callbacks flag them and
- * wake the port; rxsync runs tcp_read_sock on each flagged socket, which
- * copies what TCP accepted into free RX slots and tells TCP it was read
- * (window updates, ACKs).  End of stream is a slot with len == doff.
+ * RX (spec 12): the sockets' data_ready callbacks flag them and wake the
+ * port; rxsync runs tcp_read_sock on each flagged socket, which puts what
+ * TCP accepted into free RX slots and tells TCP it was read (window
+ * updates, ACKs).  No copy ("v2") when the data is still where the NIC
+ * wrote it: while a stack port is active the NIC receives into whole
+ * pages of the region (the RX pool below) and builds header-split skbs,
+ * so a segment's payload is a frag of a netmap buffer; the slot then gets
+ * that buffer, and doff says where the payload starts.  Anything else
+ * (data TCP copied to coalesce, a NIC without stack_rx) is copied ("v1").
+ * End of stream is a slot with len == doff.
  *
  * Kernel state never lives in the buffers (the program can write them): a
  * buffer's ubuf_info is in stack->bufs[buf_idx].  The socket callbacks and
@@ -90,6 +96,44 @@ struct nm_stack_buf {
 	enum nm_stack_buf_state state;
 };
 
+/*
+ * The RX pool: whole pages of the region, one frame each (the page's
+ * second buffer is never used), so that the kernel's references to a page
+ * tell whether that frame is still in an skb.  A page is FREE (ours),
+ * OUT (a NIC descriptor or an skb may hold it) or USER (lent to the
+ * program in an RX slot).  An OUT page is FREE again when only the region
+ * and the program's mappings hold it (nm_rx_page_idle); a USER page is
+ * OUT again when the program gives its slot back.
+ */
+enum nm_rx_page_state { NM_RX_NONE, NM_RX_FREE, NM_RX_OUT, NM_RX_USER };
+
+/* a full look over the pool finds nothing: look again one jiffy later */
+#define NM_RX_RECLAIM_BATCH	32
+
+/**
+ * struct nm_rx_pool - the pages the NIC receives into for a stack port
+ * @lock: BH (the NIC's refill runs in NAPI)
+ * @mem: the region
+ * @goff: where a frame starts in its buffer (the slots' generic offset)
+ * @size: pages in @pages
+ * @pages: the first buffer of every page
+ * @free: indices into @pages of the FREE pages, @nfree of them
+ * @state: per page of the region (buffer / NM_BUFS_PER_PAGE)
+ * @scan: where the next look for idle pages starts
+ * @dry_until: no full look before this jiffy
+ * @kept: pages the program kept (swapped out of an RX slot)
+ */
+struct nm_rx_pool {
+	spinlock_t lock;
+	struct nm_mem *mem;
+	u8 goff;
+	u32 size, nfree, scan;
+	u32 *pages, *free;
+	u8 *state;
+	unsigned long dry_until;
+	u64 kept;
+};
+
 /* a socket's flags */
 #define NM_SOCK_READY	0	/* data, space or a state change to look at */
 #define NM_SOCK_EOF	1	/* the end-of-stream slot has been given */
@@ -130,6 +174,9 @@ struct nm_stack_sock {
  * @tx_partial: bytes of that slot already given to TCP
  * @tx_partial_idx: that slot's buffer
  * @rx_next: the fd rxsync serves first (round robin)
+ * @nic: the NIC's port, whose driver receives into @rx_pool
+ * @rx_pool: NULL if the region could not spare it (RX copies then)
+ * @rx_lent: per RX slot, the pool page's first buffer lent in it, or 0
  * @release: frees the stack in process context (nm_mem_put sleeps)
  *
  * Counters, for /proc/net/netmap: the sync's own are plain (one sync per
@@ -145,10 +192,13 @@ struct nm_stack {
 	bool tx_pending;
 	u32 tx_partial, tx_partial_idx;
 	unsigned long rx_next;
+	struct nm_port *nic;
+	struct nm_rx_pool *rx_pool;
+	u32 *rx_lent;
 	struct work_struct release;
 
 	u64 attached, tx_slots, tx_zerocopy, tx_copied, tx_eagain, tx_no_spare;
-	u64 tx_dropped, rx_slots, rx_bytes, rx_eof;
+	u64 tx_dropped, rx_slots, rx_zerocopy, rx_bytes, rx_eof;
 	atomic_t held;
 	atomic64_t completions, copied_late;
 };
@@ -167,6 +217,183 @@ static u64 nm_pst_ptr(int fd, u32 doff, u8 goff)
 }
 
 /* ------------------------------------------------------------------ */
+/* The RX pool                                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Does only the region (one reference) and the programs' mappings (one
+ * each, vm_insert_pages) hold @page?  A mapping takes its reference
+ * before it counts itself and uncounts itself before it drops it, so the
+ * map count read on both sides of the reference count, and the same both
+ * times, cannot make a held page look idle.
+ */
+static bool nm_rx_page_idle(struct page *page)
+{
+	struct folio *folio = page_folio(page);
+	int mapped = folio_mapcount(folio);
+	int refs;
+
+	smp_rmb();
+	refs = folio_ref_count(folio);
+	smp_rmb();
+	return mapped == folio_mapcount(folio) && refs - mapped == 1;
+}
+
+static inline u32 nm_rx_page_of(u32 buf)
+{
+	return buf / NM_BUFS_PER_PAGE;
+}
+
+/* OUT pages nobody holds any more become FREE; pool->lock held */
+static void nm_rx_pool_reclaim(struct nm_rx_pool *pool)
+{
+	u32 looked;
+
+	if (time_before(jiffies, pool->dry_until))
+		return;
+	for (looked = 0; looked < pool->size &&
+	     pool->nfree < NM_RX_RECLAIM_BATCH; looked++) {
+		u32 i = pool->scan, buf = pool->pages[i];
+
+		pool->scan = i + 1 == pool->size ? 0 : i + 1;
+		if (pool->state[nm_rx_page_of(buf)] == NM_RX_OUT &&
+		    nm_rx_page_idle(nm_mem_buf_page(pool->mem, buf))) {
+			pool->state[nm_rx_page_of(buf)] = NM_RX_FREE;
+			pool->free[pool->nfree++] = i;
+		}
+	}
+	if (!pool->nfree)
+		pool->dry_until = jiffies + 1;
+}
+
+struct page *nm_rx_pool_get(struct nm_rx_pool *pool, unsigned int *offset)
+{
+	struct page *page;
+	u32 buf;
+
+	spin_lock_bh(&pool->lock);
+	if (!pool->nfree)
+		nm_rx_pool_reclaim(pool);
+	if (!pool->nfree) {
+		spin_unlock_bh(&pool->lock);
+		return NULL;
+	}
+	buf = pool->pages[pool->free[--pool->nfree]];
+	pool->state[nm_rx_page_of(buf)] = NM_RX_OUT;
+	spin_unlock_bh(&pool->lock);
+
+	page = nm_mem_buf_page(pool->mem, buf);
+	get_page(page);		/* the descriptor's, then the frag's */
+	*offset = pool->goff;
+	return page;
+}
+EXPORT_SYMBOL_GPL(nm_rx_pool_get);
+
+/* OUT -> USER: @buf goes into an RX slot; false if it is not an OUT page */
+static bool nm_rx_pool_lend(struct nm_rx_pool *pool, u32 buf)
+{
+	u8 *state = &pool->state[nm_rx_page_of(buf)];
+	bool lent;
+
+	spin_lock_bh(&pool->lock);
+	lent = *state == NM_RX_OUT;
+	if (lent)
+		*state = NM_RX_USER;
+	spin_unlock_bh(&pool->lock);
+	return lent;
+}
+
+/*
+ * The program gave back the slot @buf was lent in: OUT, reclaimed once the
+ * kernel lets go; or, @kept, the program swapped it out of the slot and
+ * it is an ordinary buffer now (its page's other buffer too).
+ */
+static void nm_rx_pool_return(struct nm_rx_pool *pool, u32 buf, bool kept)
+{
+	spin_lock_bh(&pool->lock);
+	pool->state[nm_rx_page_of(buf)] = kept ? NM_RX_NONE : NM_RX_OUT;
+	pool->kept += kept;
+	spin_unlock_bh(&pool->lock);
+	if (kept)
+		nm_mem_buf_free(pool->mem, buf + 1);
+}
+
+/*
+ * The pool, sized to fill every descriptor of the NIC and every slot of
+ * the port: more would sit idle, fewer makes the NIC fall back to its own
+ * pages (and RX to copies) under load.  It takes at most a quarter of the
+ * region's free buffers.  NULL if the region cannot spare any.
+ */
+static struct nm_rx_pool *nm_rx_pool_create(struct nm_mem *mem, u32 want)
+{
+	struct nm_rx_pool *pool;
+	u32 buf;
+
+	want = min(want, mem->free_bufs / 4 / NM_BUFS_PER_PAGE);
+	if (!want)
+		return NULL;
+	pool = kzalloc(sizeof(*pool), GFP_KERNEL);
+	if (!pool)
+		return NULL;
+	spin_lock_init(&pool->lock);
+	pool->mem = mem;
+	pool->pages = kvcalloc(want, sizeof(*pool->pages), GFP_KERNEL);
+	pool->free = kvcalloc(want, sizeof(*pool->free), GFP_KERNEL);
+	pool->state = kvzalloc(mem->buf_count / NM_BUFS_PER_PAGE, GFP_KERNEL);
+	if (!pool->pages || !pool->free || !pool->state) {
+		kvfree(pool->state);
+		kvfree(pool->free);
+		kvfree(pool->pages);
+		kfree(pool);
+		return NULL;
+	}
+	while (pool->size < want && (buf = nm_mem_page_alloc(mem))) {
+		pool->state[nm_rx_page_of(buf)] = NM_RX_FREE;
+		pool->free[pool->nfree++] = pool->size;
+		pool->pages[pool->size++] = buf;
+	}
+	return pool;
+}
+
+/*
+ * Pages back to the region, except those an skb still holds somewhere (a
+ * packet socket's queue, say): those stay taken, or the NIC or another
+ * program could write a frame into data the kernel still reads.
+ */
+static void nm_rx_pool_free(struct nm_rx_pool *pool)
+{
+	u32 i, busy = 0;
+
+	if (!pool)
+		return;
+	for (i = 0; i < pool->size; i++) {
+		u32 buf = pool->pages[i];
+
+		switch (pool->state[nm_rx_page_of(buf)]) {
+		case NM_RX_OUT:
+			if (!nm_rx_page_idle(nm_mem_buf_page(pool->mem, buf))) {
+				busy++;
+				break;
+			}
+			fallthrough;
+		case NM_RX_FREE:
+			nm_mem_buf_free(pool->mem, buf);
+			nm_mem_buf_free(pool->mem, buf + 1);
+			break;
+		default:	/* NONE: the program's */
+			break;
+		}
+	}
+	if (busy)
+		pr_warn(NM_PFX "%u received pages still held by the kernel stay out of the region\n",
+			busy);
+	kvfree(pool->state);
+	kvfree(pool->free);
+	kvfree(pool->pages);
+	kfree(pool);
+}
+
+/* ------------------------------------------------------------------ */
 /* Lifetime                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -175,7 +402,9 @@ static void nm_stack_release_work(struct work_struct *work)
 	struct nm_stack *stack = container_of(work, struct nm_stack, release);
 
 	synchronize_rcu();	/* socket callbacks that still saw us */
+	nm_rx_pool_free(stack->rx_pool);
 	nm_mem_put(stack->mem);
+	kvfree(stack->rx_lent);
 	kvfree(stack->bufs);
 	xa_destroy(&stack->socks);
 	nm_port_put(stack->port);
@@ -653,11 +882,24 @@ struct nm_stack_rx {
 	u32 avail;	/* free slots left */
 };
 
-/* tcp_read_sock's actor: copy [offset, offset + len) of @skb into slots */
-static int nm_stack_rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
-			     unsigned int offset, size_t len)
+/* the next free RX slot gets @len bytes of @fd's stream, at @doff */
+static void nm_stack_rx_fill(struct nm_stack_rx *rx, u32 doff, u32 len)
 {
-	struct nm_stack_rx *rx = desc->arg.data;
+	struct nm_kring *kring = rx->kring;
+	struct netmap_slot *slot = &kring->ring->slot[kring->hwtail];
+
+	slot->len = doff + len;
+	slot->ptr = nm_pst_ptr(rx->fd, doff, rx->stack->goff);
+	kring->hwtail = nm_next(kring, kring->hwtail);
+	rx->avail--;
+	rx->stack->rx_slots++;
+	rx->stack->rx_bytes += len;
+}
+
+/* copy [pos, pos + len) of @skb into as many free slots as it takes */
+static size_t nm_stack_rx_copy(struct nm_stack_rx *rx, struct sk_buff *skb,
+			       unsigned int pos, size_t len)
+{
 	struct nm_kring *kring = rx->kring;
 	u32 room = NM_BUF_SIZE - rx->stack->goff;
 	size_t copied = 0;
@@ -666,20 +908,131 @@ static int nm_stack_rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
 		struct netmap_slot *slot = &kring->ring->slot[kring->hwtail];
 		u32 n = min_t(size_t, len - copied, room);
 
-		if (skb_copy_bits(skb, offset + copied,
+		if (skb_copy_bits(skb, pos + copied,
 				  nm_slot_addr(kring, slot) + rx->stack->goff, n))
 			break;
-		slot->len = n;
-		slot->ptr = nm_pst_ptr(rx->fd, 0, rx->stack->goff);
 		slot->flags = 0;
-		kring->hwtail = nm_next(kring, kring->hwtail);
-		rx->avail--;
-		rx->stack->rx_slots++;
-		rx->stack->rx_bytes += n;
+		nm_stack_rx_fill(rx, 0, n);
 		copied += n;
 	}
-	desc->count = rx->avail;	/* 0 stops tcp_read_sock */
 	return copied;
+}
+
+/*
+ * @frag is a whole payload the NIC wrote into a pool page: lend the page's
+ * buffer to the next free slot instead of copying.  The buffer it replaces
+ * goes back to the region; the program's release of the slot brings the
+ * page back to the pool (nm_stack_rx_return).
+ */
+static bool nm_stack_rx_lend(struct nm_stack_rx *rx, const skb_frag_t *frag)
+{
+	struct nm_stack *stack = rx->stack;
+	struct nm_kring *kring = rx->kring;
+	struct netmap_slot *slot = &kring->ring->slot[kring->hwtail];
+	u32 off = skb_frag_off(frag), size = skb_frag_size(frag), buf;
+
+	if (!stack->rx_pool)
+		return false;
+	buf = nm_mem_page_buf(stack->mem, skb_frag_page(frag));
+	/* in the page's first buffer, after the slots' offset, doff in range */
+	if (!buf || off < stack->goff || off - stack->goff > NM_PST_DOFF_MAX ||
+	    off + size > NM_BUF_SIZE)
+		return false;
+	if (!nm_rx_pool_lend(stack->rx_pool, buf))
+		return false;
+	nm_mem_buf_free(stack->mem, slot->buf_idx);
+	stack->rx_lent[kring->hwtail] = buf;
+	slot->buf_idx = buf;
+	slot->flags = NS_BUF_CHANGED;
+	stack->rx_zerocopy++;
+	nm_stack_rx_fill(rx, off - stack->goff, size);
+	return true;
+}
+
+/*
+ * How much of @skb from @pos on (up to @end) is one piece: the rest of the
+ * linear part, of a frag, or the frag list.  *@whole is the frag when the
+ * piece is all of it.
+ */
+static unsigned int nm_skb_piece(const struct sk_buff *skb, unsigned int pos,
+				 unsigned int end, const skb_frag_t **whole)
+{
+	unsigned int start = skb_headlen(skb), f;
+
+	*whole = NULL;
+	if (pos < start)
+		return min(end, start) - pos;
+	for (f = 0; f < skb_shinfo(skb)->nr_frags; f++) {
+		const skb_frag_t *frag = &skb_shinfo(skb)->frags[f];
+		unsigned int size = skb_frag_size(frag);
+
+		if (pos < start + size) {
+			if (pos == start && end >= start + size)
+				*whole = frag;
+			return min(end, start + size) - pos;
+		}
+		start += size;
+	}
+	return end - pos;	/* the frag list */
+}
+
+/*
+ * tcp_read_sock's actor: [offset, offset + len) of @skb into slots.  The
+ * linear part (headers stay out of it: the NIC splits them off) and the
+ * frag list are copied, each frag the NIC wrote is lent, other frags are
+ * copied.  A frag TCP consumed part of before (a full ring) is copied.
+ */
+static int nm_stack_rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
+			     unsigned int offset, size_t len)
+{
+	struct nm_stack_rx *rx = desc->arg.data;
+	unsigned int pos = offset, end = offset + len;
+
+	while (pos < end && rx->avail) {
+		const skb_frag_t *whole;
+		unsigned int n = nm_skb_piece(skb, pos, end, &whole);
+		size_t done;
+
+		if (whole && nm_stack_rx_lend(rx, whole)) {
+			pos += n;
+			continue;
+		}
+		done = nm_stack_rx_copy(rx, skb, pos, n);
+		pos += done;
+		if (done < n)
+			break;
+	}
+	desc->count = rx->avail;	/* 0 stops tcp_read_sock */
+	return pos - offset;
+}
+
+/*
+ * The program is done with slot @i: a page lent in it goes back to the
+ * pool, and the slot gets an ordinary buffer again.  A program that
+ * swapped the page out of the slot (NS_BUF_CHANGED) keeps it.
+ */
+static void nm_stack_rx_return(struct nm_stack *stack, struct nm_kring *kring,
+			       u32 i)
+{
+	struct netmap_slot *slot = &kring->ring->slot[i];
+	u32 lent = stack->rx_lent[i], buf;
+
+	if (!lent)
+		return;
+	stack->rx_lent[i] = 0;
+	if (READ_ONCE(slot->buf_idx) != lent) {
+		nm_rx_pool_return(stack->rx_pool, lent, true);
+		return;
+	}
+	buf = nm_mem_buf_alloc(stack->mem);
+	if (!buf) {
+		/* none to put back: the slot keeps the page as its own */
+		nm_rx_pool_return(stack->rx_pool, lent, true);
+		return;
+	}
+	nm_rx_pool_return(stack->rx_pool, lent, false);
+	slot->buf_idx = buf;
+	slot->flags = NS_BUF_CHANGED;
 }
 
 /* one socket: its data into slots, then its end of stream */
@@ -738,7 +1091,8 @@ static int nm_stack_rxsync(struct nm_kring *kring, unsigned int flags)
 	struct nm_stack_sock *ss;
 	unsigned long fd;
 
-	kring->hwcur = kring->rhead;
+	for (; kring->hwcur != kring->rhead; kring->hwcur = nm_next(kring, kring->hwcur))
+		nm_stack_rx_return(stack, kring, kring->hwcur);
 	rx.avail = nm_distance(kring, kring->hwtail, nm_prev(kring, kring->hwcur));
 	/* from rx_next to the end, then from the start: nobody starves */
 	xa_for_each_start(&stack->socks, fd, ss, stack->rx_next)
@@ -764,6 +1118,14 @@ static int nm_stack_reg(struct nm_port *port, bool on)
 	u32 s;
 
 	if (on) {
+		stack->rx_lent = kvcalloc(port->rx_rings[0].nr_slots,
+					  sizeof(*stack->rx_lent), GFP_KERNEL);
+		if (!stack->rx_lent)
+			return -ENOMEM;
+		if (stack->rx_pool && stack->nic->ops->stack_rx) {
+			stack->rx_pool->goff = stack->goff;
+			stack->nic->ops->stack_rx(stack->nic, stack->rx_pool);
+		}
 		stack->tx_pending = false;
 		for (d = NM_TX; d < NM_DIRS; d++) {
 			struct nm_kring *kring = &(d == NM_TX ? port->tx_rings :
@@ -788,6 +1150,12 @@ static int nm_stack_reg(struct nm_port *port, bool on)
 			slot->buf_idx = 0;
 		nm_stack_hold_partial(stack);
 	}
+	if (stack->rx_pool && stack->nic->ops->stack_rx)
+		stack->nic->ops->stack_rx(stack->nic, NULL);
+	for (s = 0; s < port->rx_rings[0].nr_slots; s++)
+		nm_stack_rx_return(stack, &port->rx_rings[0], s);
+	kvfree(stack->rx_lent);
+	stack->rx_lent = NULL;
 	return 0;
 }
 
@@ -836,12 +1204,17 @@ struct nm_port *nm_stack_port(struct nm_port *nic)
 		return ERR_CAST(mem);
 	}
 	stack->mem = mem;
+	stack->nic = nic;
+	if (nic->ops->stack_rx)
+		stack->rx_pool = nm_rx_pool_create(mem, nic->num_rx_rings *
+						   nic->num_rx_desc + stack_slots);
 	stack->bufs = kvcalloc(mem->buf_count, sizeof(*stack->bufs),
 			       GFP_KERNEL);
 	port = nm_port_alloc(nic->netdev, NULL, nic->owner, &nm_stack_ops,
 			     stack);
 	if (!stack->bufs || !port) {
 		kfree(port);
+		nm_rx_pool_free(stack->rx_pool);
 		kvfree(stack->bufs);
 		nm_mem_put(mem);
 		kfree(stack);
@@ -872,6 +1245,7 @@ void nm_stack_detach(struct nm_port *nic)
 		return;
 	nic->stack = NULL;
 	nm_port_kill(port);
+	nm_stack_of(port)->nic = NULL;	/* its reg is done: nothing uses it */
 	nm_stack_put(nm_stack_of(port));
 }
 
@@ -881,18 +1255,29 @@ void nm_stack_show(struct seq_file *m, struct nm_port *port)
 	struct nm_stack *stack = nm_stack_of(port);
 	unsigned long fd, socks = 0;
 	struct nm_stack_sock *ss;
+	u32 pool_pages = 0, pool_free = 0;
+	u64 pool_kept = 0;
 
 	/* attached and still open: a closed one waits for its fd's reuse */
 	xa_for_each(&stack->socks, fd, ss)
 		socks += !!READ_ONCE(ss->sk->sk_socket);
-	seq_printf(m, "stack %s%s socks=%lu attached=%llu tx_slots=%llu tx_zerocopy=%llu tx_copied=%llu tx_eagain=%llu tx_no_spare=%llu tx_dropped=%llu held=%d completions=%lld copied_late=%lld rx_slots=%llu rx_bytes=%llu rx_eof=%llu\n",
+
+	if (stack->rx_pool) {
+		spin_lock_bh(&stack->rx_pool->lock);
+		pool_pages = stack->rx_pool->size - stack->rx_pool->kept;
+		pool_free = stack->rx_pool->nfree;
+		pool_kept = stack->rx_pool->kept;
+		spin_unlock_bh(&stack->rx_pool->lock);
+	}
+	seq_printf(m, "stack %s%s socks=%lu attached=%llu tx_slots=%llu tx_zerocopy=%llu tx_copied=%llu tx_eagain=%llu tx_no_spare=%llu tx_dropped=%llu held=%d completions=%lld copied_late=%lld rx_slots=%llu rx_zerocopy=%llu rx_bytes=%llu rx_eof=%llu rx_pool=%u rx_pool_free=%u rx_pool_kept=%llu\n",
 		   NM_STACK_PREFIX, port->netdev->name, socks, stack->attached,
 		   stack->tx_slots, stack->tx_zerocopy, stack->tx_copied,
 		   stack->tx_eagain, stack->tx_no_spare, stack->tx_dropped,
 		   atomic_read(&stack->held),
 		   atomic64_read(&stack->completions),
 		   atomic64_read(&stack->copied_late),
-		   stack->rx_slots, stack->rx_bytes, stack->rx_eof);
+		   stack->rx_slots, stack->rx_zerocopy, stack->rx_bytes,
+		   stack->rx_eof, pool_pages, pool_free, pool_kept);
 }
 
 int __init nm_stack_init(void)
