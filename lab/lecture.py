@@ -261,12 +261,13 @@ def measure_stackmap(lab: Lab, quick: bool) -> Section:
             f" p50 {ratio('p50_us', size):.2f}x, p99 {ratio('p99_us', size):.2f}x"
             for size in sizes
         ),
-        f"TX slots sent without a copy: {figures.tx_zero_copy_share:.0%}",
+        f"TX slots sent without a copy: {figures.tx_zero_copy_share:.0%}, RX slots in the"
+        f" buffer the NIC wrote: {figures.rx_zero_copy_share:.0%}",
     ]
     section.why = (
         "A transaction's time here is mostly emulated TCP/IP, interrupts and the device"
         " model on both guests, which StackMap does not change; what it removes (system"
-        " calls, the socket layer per call, the TX copy) is a small share of it under TCG."
+        " calls, the socket layer per call, the copies) is a small share of it under TCG."
         " The paper measured on 10 GbE with dedicated cores, where that share is most of the"
         " cost. rr_load reports p50 and p99, so the latency plot shows those two percentiles."
     )

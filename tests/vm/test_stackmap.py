@@ -142,6 +142,22 @@ def test_python_echo_both_ways_over_many_connections(pair: Lab) -> None:
     assert counters["rx_zerocopy"] > counters["rx_slots"] // 2, counters
 
 
+def test_a_server_that_forwards_the_nics_buffers_keeps_them(pair: Lab) -> None:
+    a, b = pair["a"], pair["b"]
+    _start_echo(b, 9205, "--forward")
+    before = stack_counters(b)  # the port is open: its pool exists
+    result = last_json(ok(a, f"{PEER} echo {IP['b']} 9205 4 {MiB}", 300))
+    summary = _stop_echo(b, 9205)
+    counters = summary["counters"]
+    assert result["good"] == 4, result  # every byte back, from the buffers it arrived in
+    assert summary["forwarded"] > 0 and counters["tx_zerocopy"] == counters["tx_slots"]
+    # the pool's pages went out with the data: the program kept them, and the pool took
+    # fresh pages of the region in their place (the fixture checks that none is lost)
+    kept = counters["rx_pool_kept"] - before["rx_pool_kept"]
+    assert 0 < kept <= counters["rx_zerocopy"] - before["rx_zerocopy"], (before, counters)
+    assert counters["rx_pool"] > before["rx_pool"] - kept, (before, counters)
+
+
 def test_a_full_send_buffer_stalls_the_ring_and_loses_nothing(pair: Lab) -> None:
     a, b = pair["a"], pair["b"]
     _start_echo(b, 9201)

@@ -119,18 +119,22 @@ enum nm_rx_page_state { NM_RX_NONE, NM_RX_FREE, NM_RX_OUT, NM_RX_USER };
  * @pages: the first buffer of every page
  * @free: indices into @pages of the FREE pages, @nfree of them
  * @state: per page of the region (buffer / NM_BUFS_PER_PAGE)
+ * @entry: per page of the region, its index in @pages while in the pool
  * @scan: where the next look for idle pages starts
  * @dry_until: no full look before this jiffy
- * @kept: pages the program kept (swapped out of an RX slot)
+ * @holes: entries of @pages whose page a program kept (0 there), to be
+ *	filled with fresh pages of the region
+ * @kept: pages programs kept (swapped out of an RX slot), ever
  */
 struct nm_rx_pool {
 	spinlock_t lock;
 	struct nm_mem *mem;
 	u8 goff;
 	u32 size, nfree, scan;
-	u32 *pages, *free;
+	u32 *pages, *free, *entry;
 	u8 *state;
 	unsigned long dry_until;
+	u32 holes;
 	u64 kept;
 };
 
@@ -244,7 +248,11 @@ static inline u32 nm_rx_page_of(u32 buf)
 	return buf / NM_BUFS_PER_PAGE;
 }
 
-/* OUT pages nobody holds any more become FREE; pool->lock held */
+/*
+ * OUT pages nobody holds any more become FREE, and a page a program kept
+ * is replaced by a fresh one from the region (a forwarding program would
+ * otherwise empty the pool); pool->lock held
+ */
 static void nm_rx_pool_reclaim(struct nm_rx_pool *pool)
 {
 	u32 looked;
@@ -256,11 +264,19 @@ static void nm_rx_pool_reclaim(struct nm_rx_pool *pool)
 		u32 i = pool->scan, buf = pool->pages[i];
 
 		pool->scan = i + 1 == pool->size ? 0 : i + 1;
-		if (pool->state[nm_rx_page_of(buf)] == NM_RX_OUT &&
-		    nm_rx_page_idle(nm_mem_buf_page(pool->mem, buf))) {
-			pool->state[nm_rx_page_of(buf)] = NM_RX_FREE;
-			pool->free[pool->nfree++] = i;
+		if (!buf) {
+			buf = nm_mem_page_alloc(pool->mem);
+			if (!buf)
+				continue;
+			pool->pages[i] = buf;
+			pool->entry[nm_rx_page_of(buf)] = i;
+			pool->holes--;
+		} else if (pool->state[nm_rx_page_of(buf)] != NM_RX_OUT ||
+			   !nm_rx_page_idle(nm_mem_buf_page(pool->mem, buf))) {
+			continue;
 		}
+		pool->state[nm_rx_page_of(buf)] = NM_RX_FREE;
+		pool->free[pool->nfree++] = i;
 	}
 	if (!pool->nfree)
 		pool->dry_until = jiffies + 1;
@@ -312,7 +328,11 @@ static void nm_rx_pool_return(struct nm_rx_pool *pool, u32 buf, bool kept)
 {
 	spin_lock_bh(&pool->lock);
 	pool->state[nm_rx_page_of(buf)] = kept ? NM_RX_NONE : NM_RX_OUT;
-	pool->kept += kept;
+	if (kept) {
+		pool->pages[pool->entry[nm_rx_page_of(buf)]] = 0;
+		pool->holes++;
+		pool->kept++;
+	}
 	spin_unlock_bh(&pool->lock);
 	if (kept)
 		nm_mem_buf_free(pool->mem, buf + 1);
@@ -340,7 +360,10 @@ static struct nm_rx_pool *nm_rx_pool_create(struct nm_mem *mem, u32 want)
 	pool->pages = kvcalloc(want, sizeof(*pool->pages), GFP_KERNEL);
 	pool->free = kvcalloc(want, sizeof(*pool->free), GFP_KERNEL);
 	pool->state = kvzalloc(mem->buf_count / NM_BUFS_PER_PAGE, GFP_KERNEL);
-	if (!pool->pages || !pool->free || !pool->state) {
+	pool->entry = kvcalloc(mem->buf_count / NM_BUFS_PER_PAGE,
+			       sizeof(*pool->entry), GFP_KERNEL);
+	if (!pool->pages || !pool->free || !pool->state || !pool->entry) {
+		kvfree(pool->entry);
 		kvfree(pool->state);
 		kvfree(pool->free);
 		kvfree(pool->pages);
@@ -349,6 +372,7 @@ static struct nm_rx_pool *nm_rx_pool_create(struct nm_mem *mem, u32 want)
 	}
 	while (pool->size < want && (buf = nm_mem_page_alloc(mem))) {
 		pool->state[nm_rx_page_of(buf)] = NM_RX_FREE;
+		pool->entry[nm_rx_page_of(buf)] = pool->size;
 		pool->free[pool->nfree++] = pool->size;
 		pool->pages[pool->size++] = buf;
 	}
@@ -369,6 +393,8 @@ static void nm_rx_pool_free(struct nm_rx_pool *pool)
 	for (i = 0; i < pool->size; i++) {
 		u32 buf = pool->pages[i];
 
+		if (!buf)
+			continue;	/* a program's page, not refilled */
 		switch (pool->state[nm_rx_page_of(buf)]) {
 		case NM_RX_OUT:
 			if (!nm_rx_page_idle(nm_mem_buf_page(pool->mem, buf))) {
@@ -380,13 +406,14 @@ static void nm_rx_pool_free(struct nm_rx_pool *pool)
 			nm_mem_buf_free(pool->mem, buf);
 			nm_mem_buf_free(pool->mem, buf + 1);
 			break;
-		default:	/* NONE: the program's */
+		default:
 			break;
 		}
 	}
 	if (busy)
 		pr_warn(NM_PFX "%u received pages still held by the kernel stay out of the region\n",
 			busy);
+	kvfree(pool->entry);
 	kvfree(pool->state);
 	kvfree(pool->free);
 	kvfree(pool->pages);
@@ -1264,7 +1291,7 @@ void nm_stack_show(struct seq_file *m, struct nm_port *port)
 
 	if (stack->rx_pool) {
 		spin_lock_bh(&stack->rx_pool->lock);
-		pool_pages = stack->rx_pool->size - stack->rx_pool->kept;
+		pool_pages = stack->rx_pool->size - stack->rx_pool->holes;
 		pool_free = stack->rx_pool->nfree;
 		pool_kept = stack->rx_pool->kept;
 		spin_unlock_bh(&stack->rx_pool->lock);
