@@ -22,6 +22,7 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -150,28 +151,43 @@ def ensure(scope: str = "images") -> int:
 
 
 LIBVIRT_SOCKET = Path("/run/libvirt/libvirt-sock")
+#: Each system daemon and the socket it answers on.
+LIBVIRT_DAEMONS = {"virtlogd": Path("/run/libvirt/virtlogd-sock"), "libvirtd": LIBVIRT_SOCKET}
+
+
+def answering(path: Path) -> bool:
+    """A daemon listens on the Unix socket ``path``: a socket file alone may be left over
+    from a daemon that is gone (a restarted container keeps /run)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def start_libvirt() -> int:
     """As root, start libvirt's system daemons (libvirtd, and virtlogd for the guests'
-    logs) when their socket is missing: a host without systemd, like CI's container, does
-    not start them on install.  And give /dev/kvm to group kvm as Debian's udev rule
+    logs) when nothing answers on their sockets: a host without systemd, like CI's
+    container, does not start them on install.  And give /dev/kvm to group kvm as Debian's udev rule
     does where udev has not: libvirt runs QEMU as libvirt-qemu (in group kvm), and a
     /dev/kvm it cannot open makes libvirt 9 probe QEMU again at every guest start (36 s)."""
-    if os.geteuid() != 0 or LIBVIRT_SOCKET.exists() or shutil.which("libvirtd") is None:
+    if os.geteuid() != 0 or answering(LIBVIRT_SOCKET) or shutil.which("libvirtd") is None:
         return 0
     kvm = Path("/dev/kvm")
     if kvm.exists() and kvm.stat().st_gid == 0 and kvm.stat().st_mode & 0o070 == 0:
         with contextlib.suppress(KeyError, OSError):
             shutil.chown(kvm, group="kvm")
             kvm.chmod(0o660)
-    for daemon in ("virtlogd", "libvirtd"):
+    for daemon, daemon_socket in LIBVIRT_DAEMONS.items():
+        if answering(daemon_socket):
+            continue
         print(f"+ {daemon} -d", flush=True)
         if subprocess.run([daemon, "-d"]).returncode != 0:
             print(f"ringlab: {daemon} -d failed", file=sys.stderr)
             return 1
     for _ in range(50):  # libvirtd makes its socket a moment after it forks
-        if LIBVIRT_SOCKET.exists():
+        if answering(LIBVIRT_SOCKET):
             return 0
         time.sleep(0.1)
     print(f"ringlab: libvirtd started but {LIBVIRT_SOCKET} did not appear", file=sys.stderr)

@@ -179,6 +179,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"StackMap {m('stackmap', 'syscalls_per_tx'):.2f}",
     )
     table.add_row("StackMap TX slots sent without a copy", f"{stackmap.tx_zero_copy_share:.1%}")
+    table.add_row("StackMap RX slots in the NIC's buffer", f"{stackmap.rx_zero_copy_share:.1%}")
     table.add_row("logs", str(topology.run.path))
     out.print(table)
     return 0

@@ -3,6 +3,7 @@ with the command to run otherwise."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -105,3 +106,14 @@ def test_the_script_refuses_what_it_does_not_know() -> None:
     script = ROOT / "images/host_tools.py"
     bad = subprocess.run(["python3", str(script), "install"], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage" in bad.stderr
+
+
+def test_a_socket_file_nobody_listens_on_is_not_a_running_daemon(tmp_path: Path) -> None:
+    path = tmp_path / "libvirt-sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        assert not host_tools.answering(path)  # bound, not listening: as a dead daemon's
+        server.listen()
+        assert host_tools.answering(path)
+    assert path.exists() and not host_tools.answering(path)  # the file outlives it
+    assert not host_tools.answering(tmp_path / "none")

@@ -286,16 +286,6 @@ drop:
  * ------------------------------------------------------------------------
  */
 
-/**
- * vnic_alloc_rx_buffers - arm up to @n free RX slots, then one doorbell
- * @ring: the RX ring
- * @n: how many slots to arm at most
- *
- * Writing hdr_addr = 0 clears the slot's stale DD bit (spec 3.1).  RDT is
- * set to next_to_use: the device owns [RDH, RDT) (spec 4.2).
- *
- * Return: false if the page pool ran dry.
- */
 /*
  * A page for @buf: StackMap's while a stack port is open (its frames can
  * then reach the program with no copy), else, or when that pool has none
@@ -344,6 +334,16 @@ static void vnic_rx_put_page(struct vnic_ring *ring, struct vnic_rx_buffer *buf,
 	buf->page = NULL;
 }
 
+/**
+ * vnic_alloc_rx_buffers - arm up to @n free RX slots, then one doorbell
+ * @ring: the RX ring
+ * @n: how many slots to arm at most
+ *
+ * Writing hdr_addr = 0 clears the slot's stale DD bit (spec 3.1).  RDT is
+ * set to next_to_use: the device owns [RDH, RDT) (spec 4.2).
+ *
+ * Return: false if no page was to be had (the page pool ran dry).
+ */
 bool vnic_alloc_rx_buffers(struct vnic_ring *ring, u16 n)
 {
 	u16 i = ring->next_to_use;
