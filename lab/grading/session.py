@@ -291,7 +291,7 @@ class GradingLab:
         inner = (
             f"( timeout -k 2 {timeout:.1f} sh -c {shlex.quote(command)} 2>&1 & "
             f"echo $! > {base}.pid; wait $!; echo $? > {base}.rc ) "
-            f"| head -c {PROGRAM_OUTPUT_CAP} > {base}.out"
+            f"| head -c {PROGRAM_OUTPUT_CAP} > {base}.out; : > {base}.done"
         )
         lab[vm].run(
             f"rm -f {base}.*; setsid sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 & "
@@ -300,7 +300,11 @@ class GradingLab:
         )
 
     def collect(self, vm: str, tag: str, timeout: float, stop: bool = False) -> ProgramRun:
-        """Wait for a background program (or stop it first) and return what it did."""
+        """Wait for a background program (or stop it first) and return what it did.
+
+        Its status (``.rc``) is written before ``head`` has written the last output:
+        ``.done`` says the output is complete.  A child the program left holding the
+        pipe keeps ``.done`` away, so that wait is short."""
         base = f"/tmp/.rl-bg-{tag}"
         lab = self.ensure()
         kill = f"kill -TERM $(cat {base}.pid) 2>/dev/null; " if stop else ""
@@ -309,7 +313,8 @@ class GradingLab:
             f"{kill}end=$(( $(date +%s) + {int(waited + 0.999)} )); "
             f"while [ ! -e {base}.rc ] && [ $(date +%s) -lt $end ]; do sleep 0.1; done; "
             f"[ -e {base}.rc ] || kill -KILL $(cat {base}.pid) 2>/dev/null; "
-            f"sleep 0.2; cat {base}.out; printf '\\n@@rc %s\\n' \"$(cat {base}.rc 2>/dev/null "
+            f"for _ in 1 2 3 4; do [ -e {base}.done ] && break; sleep 0.05; done; "
+            f"cat {base}.out; printf '\\n@@rc %s\\n' \"$(cat {base}.rc 2>/dev/null "
             '|| echo 124)"'
         )
         started = time.monotonic()
