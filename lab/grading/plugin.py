@@ -352,29 +352,34 @@ class Budget:
     def collect(self, vm: str, tag: str, stop: bool = False) -> ProgramRun:
         return self.grading.lab.collect(vm, tag, 5.0 if stop else self.left(), stop=stop)
 
-    def listening(self, vm: str, port: int, tag: str, proto: str = "t", within: int = 20) -> None:
-        """Wait until ``tag`` (started in the background) listens on ``port`` (TCP, or UDP
-        with ``proto="u"``): Python starts slowly under TCG.  Stops waiting, and fails with
-        what the program said, when it has already ended.
+    def wait_until(self, vm: str, test: str, tag: str, what: str, within: int = 20) -> None:
+        """Wait until the shell ``test`` succeeds in ``vm`` (``tag``, started in the
+        background, is ``what``): Python starts slowly under TCG.  Stops waiting, and fails
+        with what the program said, when it has already ended.
 
-        The look is light, for it takes the one vCPU from the program that is starting:
-        ``grep`` on the kernel's socket tables (``ss`` costs 80 ms a look), and looks
-        counted rather than ``date`` asked each time.  A listening TCP socket is in state
-        0A, a bound UDP one in 07, both with no remote port."""
+        The looks are light, for they take the one vCPU from the program that is starting:
+        counted rather than timed with ``date`` each time, so ``test`` should be a cheap
+        command or two (``ss`` costs 80 ms a look, ``grep`` on a /proc table 15 ms)."""
+        run = self.run(
+            vm,
+            f"n=0; while [ $n -lt {within * 10} ]; do {test} && exit 0; "
+            f"[ -e /tmp/.rl-bg-{tag}.rc ] && exit 2; sleep 0.1; n=$((n + 1)); done; exit 1",
+        )
+        if run.status == 2:
+            ended = self.collect(vm, tag)
+            raise AssertionError(f"it ended before {what}: {ended.explain()}")
+        assert run.ok, f"nothing was {what} in guest {vm} within {within} s"
+
+    def listening(self, vm: str, port: int, tag: str, proto: str = "t", within: int = 20) -> None:
+        """Wait until ``tag`` listens on ``port`` (TCP, or UDP with ``proto="u"``), as the
+        kernel's socket tables say: a listening TCP socket is in state 0A, a bound UDP one
+        in 07, both with no remote port."""
         table = {"t": "tcp", "u": "udp"}[proto]
         state = {"t": "0A", "u": "07"}[proto]
         bound = (
             f"grep -qsE ':{port:04X} [0-9A-F]+:0000 {state} ' /proc/net/{table} /proc/net/{table}6"
         )
-        run = self.run(
-            vm,
-            f"n=0; while [ $n -lt {within * 10} ]; do {bound} && exit 0; "
-            f"[ -e /tmp/.rl-bg-{tag}.rc ] && exit 2; sleep 0.1; n=$((n + 1)); done; exit 1",
-        )
-        if run.status == 2:
-            ended = self.collect(vm, tag)
-            raise AssertionError(f"it ended before listening on port {port}: {ended.explain()}")
-        assert run.ok, f"nothing listened on port {port} in guest {vm} within {within} s"
+        self.wait_until(vm, bound, tag, f"listening on port {port}", within)
 
 
 @pytest.fixture

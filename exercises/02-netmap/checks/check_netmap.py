@@ -116,15 +116,7 @@ def rejected(guest: Budget, vm: str, mark: int, run: ProgramRun | None = None) -
 def wait_active(guest: Budget, vm: str, names: list[str], tag: str) -> None:
     """Wait until a program started as ``tag`` has registered every port in ``names``."""
     want = " && ".join(f"grep -q '^port {n} active=1' /proc/net/netmap" for n in names)
-    run = guest.run(
-        vm,
-        "end=$(( $(date +%s) + 20 )); while [ $(date +%s) -lt $end ]; do "
-        f"( {want} ) && exit 0; [ -e /tmp/.rl-bg-{tag}.rc ] && exit 2; sleep 0.1; done; exit 1",
-    )
-    if run.status == 2:
-        ended = guest.collect(vm, tag)
-        raise AssertionError(f"it ended before opening {', '.join(names)}: {ended.explain()}")
-    assert run.ok, f"nothing opened netmap:{names[0]} in guest {vm} within 20 s"
+    guest.wait_until(vm, f"( {want} )", tag, f"using netmap:{', netmap:'.join(names)}")
 
 
 def nmgen_rx(guest: Budget, vm: str, name: str, count: int, nonce: int, tag: str) -> None:

@@ -35,6 +35,8 @@ CONNS = 16
 #: Step 3's load per connection (one run of each server: the medians of several rounds
 #: are ``bench/stackmap.py``'s, whose figures the handout quotes).
 REQUESTS = 200
+#: Step 1 holds its connections until it has seen them all attached, or this long.
+HOLD = 10
 #: At most this share of the sockets reference's system calls per transaction: the reference
 #: solution makes 0.3-0.35 of them (about 0.8 against 2.5), a server that makes a system
 #: call per connection and request makes more than the sockets one.
@@ -163,7 +165,7 @@ def test_nic_up(grading: GradingSession, lab: Any, guest: Budget) -> None:
     assert proc.ok, f"netmap.ko is not loaded in b: {proc.explain()}"
     # Python's first start in a guest reads it from disk, and in b the bindings over the
     # share: not the student's time (bytecode, cached in /tmp, makes later starts quicker).
-    # a's (for hold.py) meanwhile.
+    # a's, for hold.py, at the same time.
     guest.start("a", "python3 -c 'import json, signal, socket'", "warm")
     warm = guest.run("b", python("-c 'import argparse, json, select, vnic.netmap.stack'"))
     assert warm.ok, f"the netmap bindings do not import in b: {warm.explain()}"
@@ -190,9 +192,9 @@ def test_attach(grading: GradingSession, guest: Budget, measure: Measure) -> Non
     before = stack_counters(guest)
     guest.start("b", student_server(), "server")
     guest.listening("b", PORT, "server")
-    # held until all are seen attached, or 10 s; exec: the stop reaches hold.py itself
-    guest.start("a", f"exec python3 {TOOLS}/hold.py {SERVER_IP}:{PORT} {CONNS} 10", "hold")
-    deadline = time.monotonic() + 10
+    # exec: the stop below reaches hold.py itself, not a shell around it
+    guest.start("a", f"exec python3 {TOOLS}/hold.py {SERVER_IP}:{PORT} {CONNS} {HOLD}", "hold")
+    deadline = time.monotonic() + HOLD
     during = stack_counters(guest)
     while grown(before, during, "attached") < CONNS and time.monotonic() < deadline:
         time.sleep(0.2)
