@@ -70,7 +70,10 @@ def test_watch_shows_the_rings_move_and_quits_on_q(platform: Platform, runs: Pat
             before = numbers_of(first, "a")
             seen: list[dict[str, int]] = []
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not any(s["tx"] > 10 for s in seen):
+            # the rates and the rings come from separate reads: wait until both moved
+            while time.monotonic() < deadline and not (
+                any(s["tx"] > 10 for s in seen) and seen[-1]["head"] != before["head"]
+            ):
                 time.sleep(0.5)
                 seen.append(numbers_of(screen(), "a"))
             busy = max(seen, key=lambda s: s["tx"])
